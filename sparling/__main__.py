@@ -1,0 +1,3 @@
+from sparling.cli import main
+
+raise SystemExit(main())
