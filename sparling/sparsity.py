@@ -14,6 +14,7 @@ to a motif map of the same shape, and shares one interface:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,6 +31,13 @@ __all__ = [
     "get_density",
     "kth_smallest_per_row",
     "top_values",
+    "SparlingConfig",
+    "NoBottleneckConfig",
+    "L1Config",
+    "KLConfig",
+    "TopKConfig",
+    "BatchTopKConfig",
+    "BottleneckConfig",
 ]
 
 
@@ -376,3 +384,62 @@ def get_density(model: nn.Module) -> float:
     if len(densities) != 1:
         raise ValueError(f"model holds bottlenecks with densities {sorted(densities)}; expected exactly one value")
     return densities.pop()
+
+
+# --- configs: typed descriptions of a bottleneck, built for a given channel count -------------
+
+
+@dataclass(frozen=True)
+class SparlingConfig:
+    """The Sparling layer: ``per_channel`` True = MT, False = ST; ``batchnorm=False`` = no-BN ablation."""
+
+    per_channel: bool = True
+    batchnorm: bool = True
+    affine: bool = True
+    momentum: float = 0.1
+    min_expected_nonzeros: float = 10.0
+
+    def build(self, channels: int, density: float, spatial_dims: int) -> SpatialSparsity:
+        return SpatialSparsity(channels, density, per_channel=self.per_channel, spatial_dims=spatial_dims,
+                               batchnorm=self.batchnorm, affine=self.affine, momentum=self.momentum,
+                               min_expected_nonzeros=self.min_expected_nonzeros)
+
+
+@dataclass(frozen=True)
+class NoBottleneckConfig:
+    def build(self, channels: int, density: float, spatial_dims: int) -> NoBottleneck:
+        return NoBottleneck(channels, density, spatial_dims)
+
+
+@dataclass(frozen=True)
+class L1Config:
+    weight: float = 1.0
+
+    def build(self, channels: int, density: float, spatial_dims: int) -> L1Bottleneck:
+        return L1Bottleneck(channels, self.weight, density, spatial_dims=spatial_dims)
+
+
+@dataclass(frozen=True)
+class KLConfig:
+    weight: float = 1.0
+    target_density: float = 5.02262129e-5
+
+    def build(self, channels: int, density: float, spatial_dims: int) -> KLBottleneck:
+        return KLBottleneck(channels, self.weight, self.target_density, spatial_dims=spatial_dims)
+
+
+@dataclass(frozen=True)
+class TopKConfig:
+    def build(self, channels: int, density: float, spatial_dims: int) -> TopKBottleneck:
+        return TopKBottleneck(channels, density, spatial_dims=spatial_dims)
+
+
+@dataclass(frozen=True)
+class BatchTopKConfig:
+    momentum: float = 0.1
+
+    def build(self, channels: int, density: float, spatial_dims: int) -> BatchTopKBottleneck:
+        return BatchTopKBottleneck(channels, density, spatial_dims=spatial_dims, momentum=self.momentum)
+
+
+BottleneckConfig = SparlingConfig | NoBottleneckConfig | L1Config | KLConfig | TopKConfig | BatchTopKConfig

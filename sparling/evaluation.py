@@ -1,0 +1,131 @@
+"""Evaluate a trained run at a density: motif errors and end-to-end error, cached in the run.
+
+The model at density δ is the phase checkpoint saved when training left δ (the weights as
+trained at δ, spec §6.7). Motif metrics use the samples ``domain.sample(RandomState(i))``,
+i < n (as the authors do for DigitCircle, spec §6.3); the end-to-end error uses the first n
+samples of the test split (seed −2, spec §6.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from sparling.annealing import density_key
+from sparling.domains import TEST_SPLIT, Domain
+from sparling.metrics import (
+    CEMethod,
+    MotifConfusion,
+    count_motif_matches,
+    default_channel_names,
+    end_to_end_error,
+    exact_match_accuracy,
+    motif_errors,
+)
+from sparling.models import SparlingModel
+from sparling.training import PHASE_PREFIX, phase_checkpoint_name
+
+__all__ = ["Evaluation", "load_model_at", "motif_confusion", "end_to_end", "evaluate_model", "trained_densities",
+           "cached_evaluation", "evaluation_name"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Errors as fractions (×100 for the paper's %); ``confusion`` maps "pred|true" → count."""
+
+    density: float
+    n: int
+    fpe: float
+    fne: float
+    ce: float
+    ce_method: str
+    e2ee: float
+    exact_accuracy: float
+    realised_density: float  # measured fraction of nonzero motif-map entries on the motif samples
+    confusion: dict[str, int]
+
+    def confusion_table(self) -> MotifConfusion:
+        conf = MotifConfusion()
+        conf.add({tuple(k.split("|", 1)): v for k, v in self.confusion.items()})
+        return conf
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def trained_densities(checkpoint_names: list[str]) -> list[float]:
+    """Densities whose phase was completed, densest first."""
+    out = [float(n[len(PHASE_PREFIX):]) for n in checkpoint_names if n.startswith(PHASE_PREFIX)]
+    return sorted(out, reverse=True)
+
+
+def load_model_at(model: SparlingModel, run, density: float) -> SparlingModel:
+    """Load the phase checkpoint of ``density`` from ``run`` into ``model`` (eval mode)."""
+    name = phase_checkpoint_name(density)
+    if not run.has_checkpoint(name):
+        done = ", ".join(density_key(d) for d in trained_densities(run.checkpoint_names())) or "none"
+        raise ValueError(f"run {run.path} has no checkpoint for density {density_key(density)} "
+                         f"(it never finished that phase); finished phases: {done}")
+    checkpoint = run.load_checkpoint(name)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        raise ValueError(f"checkpoint {name} of run {run.path} does not match the experiment's model: {error}") from error
+    return model.eval()
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def motif_confusion(model: SparlingModel, domain: Domain, n: int, batch_size: int = 100) -> tuple[MotifConfusion, float]:
+    """Confusion of (channel, true symbol) over samples RandomState(i), i < n; and the
+    realised density (fraction of nonzero motif-map entries)."""
+    names = default_channel_names(model.config.motif_net.num_motifs)
+    conf = MotifConfusion(channels=names, symbols=domain.symbols)
+    nonzero, total = 0, 0
+    for start in range(0, n, batch_size):
+        samples = [domain.sample(np.random.RandomState(i)) for i in range(start, min(n, start + batch_size))]
+        x = torch.from_numpy(np.stack([s.x for s in samples])[:, None]).to(_device_of(model))
+        maps = model.motif_map(x).float().cpu().numpy()
+        nonzero += int(np.count_nonzero(maps))
+        total += maps.size
+        for m, s in zip(maps, samples):
+            conf.add(count_motif_matches(m, s.motifs, names))
+    return conf, nonzero / max(total, 1)
+
+
+@torch.no_grad()
+def end_to_end(model: SparlingModel, domain: Domain, n: int, batch_size: int = 100) -> tuple[float, float]:
+    """(E2EE, exact-match accuracy) of greedy decoding on the first n test samples."""
+    preds, trues = [], []
+    for start in range(0, n, batch_size):
+        x, ys, _ = domain.batch(TEST_SPLIT, start, min(batch_size, n - start))
+        preds += model.predict(torch.from_numpy(x).to(_device_of(model)), domain.max_output_length)
+        trues += ys
+    return end_to_end_error(preds, trues), exact_match_accuracy(preds, trues)
+
+
+def evaluate_model(model: SparlingModel, domain: Domain, density: float, n: int, ce_method: CEMethod,
+                   batch_size: int = 100) -> Evaluation:
+    """All metrics of an eval-mode model (already loaded at ``density``)."""
+    conf, realised = motif_confusion(model, domain, n, batch_size)
+    errors = motif_errors(conf, ce_method)
+    e2ee, exact = end_to_end(model, domain, n, batch_size)
+    return Evaluation(density, n, errors.fpe, errors.fne, errors.ce, ce_method, e2ee, exact, realised,
+                      {f"{p}|{t}": c for (p, t), c in conf.counts.items()})
+
+
+def cached_evaluation(run, name: str) -> Evaluation | None:
+    try:
+        return Evaluation(**run.read_json(name))
+    except FileNotFoundError:
+        return None
+
+
+def evaluation_name(density: float, n: int) -> str:
+    return f"eval-{density_key(density)}-n{n}"
+

@@ -1,0 +1,104 @@
+"""Models: the motif net ĝ, the bottleneck, the head ĥ, composed as ``SparlingModel``.
+
+    x ──ĝ──► pre-activations ──bottleneck──► motif map m ──ĥ──► output tokens
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sparling.models.heads import GridHead, GridHeadConfig, PaperHead, PaperHeadConfig
+from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
+from sparling.models.vocabulary import Vocabulary
+from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
+
+__all__ = [
+    "ModelConfig",
+    "SparlingModel",
+    "MotifNetConfig",
+    "PaperHeadConfig",
+    "GridHeadConfig",
+    "Vocabulary",
+]
+
+HeadConfig = PaperHeadConfig | GridHeadConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    motif_net: MotifNetConfig = field(default_factory=MotifNetConfig)
+    bottleneck: BottleneckConfig = field(default_factory=SparlingConfig)
+    head: HeadConfig = field(default_factory=PaperHeadConfig)
+
+
+def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Module:
+    if isinstance(config, PaperHeadConfig):
+        return PaperHead(config, num_motifs, vocab_size)
+    if isinstance(config, GridHeadConfig):
+        return GridHead(config, num_motifs, vocab_size)
+    raise TypeError(f"unknown head config {type(config).__name__}")
+
+
+class SparlingModel(nn.Module):
+    """ĥ ∘ bottleneck ∘ ĝ for one domain.
+
+    ``symbols`` are the domain's output symbols; ``max_output_length`` bounds greedy decoding
+    (decode steps, ``</s>`` included).
+    """
+
+    def __init__(self, config: ModelConfig, symbols: Sequence[str], max_output_length: int, density: float = 0.5):
+        super().__init__()
+        self.config = config
+        self.vocabulary = Vocabulary(symbols)
+        self.max_output_length = max_output_length
+        c = config.motif_net
+        self.motif_net = ResidualMotifNet(c)
+        self.bottleneck = config.bottleneck.build(c.num_motifs, density, c.spatial_dims)
+        self.head = build_head(config.head, c.num_motifs, len(self.vocabulary))
+
+    @property
+    def density(self) -> float:
+        return get_density(self)
+
+    @density.setter
+    def density(self, value: float) -> None:
+        set_density(self, value)
+
+    def motif_map(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, 1, *spatial) → motif map m (N, C_m, *spatial), the bottleneck's output."""
+        return self.bottleneck(self.motif_net(x))
+
+    def loss(self, x: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced token cross-entropy (over ``y </s>``) plus the bottleneck's penalty.
+
+        Returns (total loss, cross-entropy alone), both scalars.
+        """
+        m = self.motif_map(x)
+        longest = max(len(y) for y in ys)
+        tokens = self.vocabulary.encode(ys, longest + 2).to(x.device)
+        logits = self.head.decode(self.head.encode(self.bottleneck.to_head(m)), tokens[:, :-1])
+        target = tokens[:, 1:]
+        lengths = torch.tensor([len(y) for y in ys], device=x.device)
+        keep = torch.arange(target.shape[1], device=x.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
+        ce = F.cross_entropy(logits[keep], target[keep])
+        return ce + self.bottleneck.penalty(m), ce
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, max_length: int | None = None) -> list[tuple[str, ...]]:
+        """Greedy decoding from ``<s>`` for up to ``max_length`` steps; outputs end at ``</s>``."""
+        steps = max_length or self.max_output_length
+        memory = self.head.encode(self.bottleneck.to_head(self.motif_map(x)))
+        tokens = torch.full((x.shape[0], 1), self.vocabulary.bos, dtype=torch.long, device=x.device)
+        done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for _ in range(steps):
+            next_token = self.head.decode(memory, tokens)[:, -1].argmax(dim=-1)
+            tokens = torch.cat([tokens, next_token.unsqueeze(1)], dim=1)
+            done |= next_token == self.vocabulary.eos
+            if bool(done.all()):  # later steps cannot change outputs truncated at </s>
+                break
+        return [self.vocabulary.decode(row[1:].tolist()) for row in tokens.cpu()]

@@ -1,0 +1,80 @@
+"""The motif net ĝ: a local residual conv net with a bounded receptive field (spec §4.1).
+
+conv_in (1×1, in → hidden), then ``residual_units`` pre-activation units
+(BN → ReLU → conv k3 → BN → ReLU → conv k3, plus the identity), then conv_out (1×1,
+hidden → num_motifs). Each unit widens the receptive field by 4, so RF = 4·units + 1
+(17 for DigitCircle's 4 units). Output: pre-activations (N, num_motifs, *spatial) for the
+bottleneck.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class MotifNetConfig:
+    """ĝ's shape. ``spatial_dims`` 2 for images (N, C, H, W), 1 for sequences (N, C, L)."""
+
+    in_channels: int = 1
+    hidden: int = 64
+    residual_units: int = 4
+    num_motifs: int = 10
+    spatial_dims: int = 2
+    bf16_body: bool = False  # run conv_in + residual units under bfloat16 autocast (conv_out stays fp32)
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "hidden", "residual_units", "num_motifs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.spatial_dims not in (1, 2):
+            raise ValueError(f"spatial_dims must be 1 or 2, got {self.spatial_dims}")
+
+    @property
+    def receptive_field(self) -> int:
+        return 4 * self.residual_units + 1
+
+
+def _conv(dims: int, cin: int, cout: int, kernel: int) -> nn.Module:
+    return (nn.Conv1d if dims == 1 else nn.Conv2d)(cin, cout, kernel, padding=kernel // 2)
+
+
+def _norm(dims: int, channels: int) -> nn.Module:
+    return (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)(channels)
+
+
+class ResidualUnit(nn.Module):
+    """Pre-activation residual unit: x + conv(relu(bn(conv(relu(bn(x))))))."""
+
+    def __init__(self, channels: int, dims: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            _norm(dims, channels), nn.ReLU(), _conv(dims, channels, channels, 3),
+            _norm(dims, channels), nn.ReLU(), _conv(dims, channels, channels, 3),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualMotifNet(nn.Module):
+    """ĝ: (N, in_channels, *spatial) → (N, num_motifs, *spatial) pre-activations."""
+
+    def __init__(self, config: MotifNetConfig):
+        super().__init__()
+        self.config = config
+        d = config.spatial_dims
+        self.conv_in = _conv(d, config.in_channels, config.hidden, 1)
+        self.units = nn.Sequential(*[ResidualUnit(config.hidden, d) for _ in range(config.residual_units)])
+        self.conv_out = _conv(d, config.hidden, config.num_motifs, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.config.bf16_body):
+            h = self.units(self.conv_in(x))
+        # conv_out and the bottleneck stay in fp32: bf16 motif values tie often and break the
+        # quantile threshold.
+        with torch.autocast(x.device.type, enabled=False):
+            return self.conv_out(h.float())

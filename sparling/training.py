@@ -1,0 +1,217 @@
+"""The training loop: batches, validation, density annealing, checkpoints, resume.
+
+Progress is counted in training samples (as in the paper). Batch k of a run with seed s is
+samples [k·B, (k+1)·B) of the domain's split s. Every ``val_every`` samples the model decodes
+the first ``val_samples`` of the validation split; the exact-match accuracy drives the
+annealer. When the annealer moves the density on, the weights that were trained at the old
+density are saved as that density's phase checkpoint (``density-<δ:.6e>``); a ``latest``
+checkpoint (model, optimizer, annealer, counters, history, RNG) after every validation makes
+an interrupted run resume where it stopped. Training ends when δ < ``stop_density`` (δ_min)
+or after ``max_samples``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from sparling.annealing import AnnealingConfig, DensityAnnealer, density_key
+from sparling.domains import VALIDATION_SPLIT, Domain
+from sparling.metrics import exact_match_accuracy
+from sparling.models import SparlingModel
+
+LATEST = "latest"
+PHASE_PREFIX = "density-"
+
+
+def phase_checkpoint_name(density: float) -> str:
+    """Name of the checkpoint holding the weights at the end of ``density``'s phase."""
+    return f"{PHASE_PREFIX}{density_key(density)}"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Units: samples (not optimizer steps). Defaults are the paper's DigitCircle run (§2.3, §5)."""
+
+    batch_size: int = 10
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_samples: int = 0
+    grad_clip: float = 0.0  # 0 = no clipping
+    max_samples: int = 6_000_000
+    val_every: int = 20_000
+    val_samples: int = 10_000
+    val_batch_size: int = 100
+    initial_density: float = 0.5
+    stop_density: float = 4.492e-5
+    annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_samples", "val_every", "val_samples", "val_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.val_every % self.batch_size:
+            raise ValueError(f"val_every ({self.val_every}) must be a multiple of batch_size ({self.batch_size})")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.initial_density <= 1:
+            raise ValueError(f"initial_density must be in (0, 1], got {self.initial_density}")
+
+
+class CheckpointStore(Protocol):
+    """What training needs from a run in the store (see ``sparling.store.Run``)."""
+
+    def save_checkpoint(self, name: str, payload: dict) -> None: ...
+    def load_checkpoint(self, name: str) -> dict: ...
+    def has_checkpoint(self, name: str) -> bool: ...
+    def write_json(self, name: str, obj: object) -> None: ...
+    def mark_complete(self) -> None: ...
+
+    @property
+    def is_complete(self) -> bool: ...
+
+
+@dataclass
+class TrainingState:
+    samples: int = 0
+    density: float = 0.5
+    wall_seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)  # one entry per validation
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" → cuda if available, else cpu; anything else is passed to torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def validation_accuracy(model: SparlingModel, domain: Domain, config: TrainingConfig, device: torch.device) -> float:
+    """Exact-match accuracy of greedy decoding on the first ``val_samples`` of the validation split."""
+    was_training = model.training
+    model.eval()
+    preds, trues = [], []
+    for start in range(0, config.val_samples, config.val_batch_size):
+        x, ys, _ = domain.batch(VALIDATION_SPLIT, start, min(config.val_batch_size, config.val_samples - start))
+        preds += model.predict(torch.from_numpy(x).to(device))
+        trues += ys
+    model.train(was_training)
+    return exact_match_accuracy(preds, trues)
+
+
+def _optimizer(model: SparlingModel, config: TrainingConfig) -> torch.optim.Optimizer:
+    if config.weight_decay:
+        return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+
+
+def _learning_rate(config: TrainingConfig, samples: int) -> float:
+    if config.warmup_samples and samples < config.warmup_samples:
+        return config.learning_rate * (samples + config.batch_size) / config.warmup_samples
+    return config.learning_rate
+
+
+def _restore(run: CheckpointStore, model: SparlingModel, optimizer: torch.optim.Optimizer,
+             annealer: DensityAnnealer) -> TrainingState:
+    checkpoint = run.load_checkpoint(LATEST)
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        annealer.load_state_dict(checkpoint["annealer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise ValueError(f"checkpoint {LATEST!r} of this run does not match its model or config: {error}") from error
+    torch.set_rng_state(checkpoint["rng"])
+    return TrainingState(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]))
+
+
+def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: int, run: CheckpointStore,
+          device: str | torch.device = "cpu", progress: bool = True) -> TrainingState:
+    """Train ``model`` on ``domain``'s split ``seed`` (resuming from ``run``'s latest checkpoint).
+
+    The caller seeds torch before building the model (seeded initialisation).
+    """
+    device = resolve_device(device) if isinstance(device, str) else device
+    model.to(device).train()
+    optimizer = _optimizer(model, config)
+    annealer = DensityAnnealer(config.annealing)
+    if run.has_checkpoint(LATEST):
+        state = _restore(run, model, optimizer, annealer)
+    else:
+        model.density = config.initial_density
+        state = TrainingState(density=config.initial_density)
+    if run.is_complete:
+        return state
+
+    def save_latest() -> None:
+        run.save_checkpoint(LATEST, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "annealer": annealer.state_dict(),
+            "samples": state.samples, "density": state.density, "wall_seconds": state.wall_seconds,
+            "history": state.history, "rng": torch.get_rng_state(),
+        })
+
+    bar = tqdm(total=config.max_samples, initial=state.samples, unit="sample", disable=not progress,
+               desc=f"seed {seed}", dynamic_ncols=True)
+    started, losses = time.perf_counter() - state.wall_seconds, []
+    finished = state.density < config.stop_density or state.samples >= config.max_samples
+    while not finished:
+        x, ys, _ = domain.batch(seed, state.samples, config.batch_size)
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(config, state.samples)
+        loss, ce = model.loss(torch.from_numpy(x).to(device), ys)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        losses.append(ce.item())
+        state.samples += config.batch_size
+        bar.update(config.batch_size)
+        if state.samples % config.val_every == 0:
+            accuracy = validation_accuracy(model, domain, config, device)
+            target_before = annealer.target
+            new_density = annealer.update(state.density, state.samples, accuracy)
+            state.wall_seconds = time.perf_counter() - started
+            state.history.append({
+                "samples": state.samples, "density": state.density, "accuracy": accuracy,
+                "target": target_before, "loss": sum(losses) / len(losses), "wall_seconds": state.wall_seconds,
+            })
+            losses = []
+            if new_density != state.density:
+                # The weights as trained at the old density close its phase.
+                run.save_checkpoint(phase_checkpoint_name(state.density), {
+                    "model": model.state_dict(), "density": state.density, "samples": state.samples,
+                    "accuracy": accuracy, "wall_seconds": state.wall_seconds,
+                })
+                state.density = new_density
+                model.density = new_density
+            finished = state.density < config.stop_density or state.samples >= config.max_samples
+            save_latest()
+            run.write_json("history", state.history)
+            bar.set_postfix(density=f"{state.density:.3g}", acc=f"{accuracy:.3f}", loss=f"{state.history[-1]['loss']:.3f}")
+        elif state.samples >= config.max_samples:
+            finished = True
+            state.wall_seconds = time.perf_counter() - started
+            save_latest()
+    bar.close()
+    run.mark_complete()
+    return state
+
+
+def training_summary(state: TrainingState, config: TrainingConfig) -> dict:
+    """Plain numbers about a finished (or resumed) run."""
+    passed = sorted({h["density"] for h in state.history if h["density"] > state.density}, reverse=True)
+    return {
+        "samples": state.samples,
+        "optimizer_steps": state.samples // config.batch_size,
+        "wall_seconds": state.wall_seconds,
+        "final_density": state.density,
+        "densities_passed": len(passed),
+        "config": asdict(config),
+    }
