@@ -49,10 +49,11 @@ class Experiment:
         return DigitCircleDomain(self.domain)
 
     def build_model(self, seed: int) -> SparlingModel:
-        """The model with seeded initialisation."""
-        torch.manual_seed(seed)
+        """The model with seeded initialisation (the global torch RNG is left as it was)."""
         domain = self.build_domain()
-        return SparlingModel(self.model, domain.symbols, domain.max_output_length, self.training.initial_density)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return SparlingModel(self.model, domain.symbols, domain.max_output_length, self.training.initial_density)
 
     @property
     def bar(self) -> float:
@@ -133,8 +134,11 @@ def get_experiment(name: str, preset: str = "cpu") -> Experiment:
 
 
 def check_seed(seed: object) -> int:
+    """A run seed: a non-negative int (negative split seeds are the validation/test streams)."""
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0 (split seeds -1 and -2 are validation and test), got {seed}")
     return seed
 
 

@@ -135,7 +135,7 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
           device: str | torch.device = "cpu", progress: bool = True) -> TrainingState:
     """Train ``model`` on ``domain``'s split ``seed`` (resuming from ``run``'s latest checkpoint).
 
-    The caller seeds torch before building the model (seeded initialisation).
+    The caller seeds the model's initialisation; training seeds torch's global RNG with ``seed``.
     """
     device = resolve_device(device) if isinstance(device, str) else device
     model.to(device).train()
@@ -146,6 +146,7 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
     else:
         model.density = config.initial_density
         state = TrainingState(density=config.initial_density)
+        torch.manual_seed(seed)  # dropout and other randomness of training (resumes restore it)
     if run.is_complete:
         return state
 
@@ -158,48 +159,50 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
 
     bar = tqdm(total=config.max_samples, initial=state.samples, unit="sample", disable=not progress,
                desc=f"seed {seed}", dynamic_ncols=True)
-    started, losses = time.perf_counter() - state.wall_seconds, []
-    finished = state.density < config.stop_density or state.samples >= config.max_samples
-    while not finished:
-        x, ys, _ = domain.batch(seed, state.samples, config.batch_size)
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(config, state.samples)
-        loss, ce = model.loss(torch.from_numpy(x).to(device), ys)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        losses.append(ce.item())
-        state.samples += config.batch_size
-        bar.update(config.batch_size)
-        if state.samples % config.val_every == 0:
-            accuracy = validation_accuracy(model, domain, config, device)
-            target_before = annealer.target
-            new_density = annealer.update(state.density, state.samples, accuracy)
-            state.wall_seconds = time.perf_counter() - started
-            state.history.append({
-                "samples": state.samples, "density": state.density, "accuracy": accuracy,
-                "target": target_before, "loss": sum(losses) / len(losses), "wall_seconds": state.wall_seconds,
-            })
-            losses = []
-            if new_density != state.density:
-                # The weights as trained at the old density close its phase.
-                run.save_checkpoint(phase_checkpoint_name(state.density), {
-                    "model": model.state_dict(), "density": state.density, "samples": state.samples,
-                    "accuracy": accuracy, "wall_seconds": state.wall_seconds,
+    try:
+        started, losses = time.perf_counter() - state.wall_seconds, []
+        finished = state.density < config.stop_density or state.samples >= config.max_samples
+        while not finished:
+            x, ys, _ = domain.batch(seed, state.samples, config.batch_size)
+            for group in optimizer.param_groups:
+                group["lr"] = _learning_rate(config, state.samples)
+            loss, ce = model.loss(torch.from_numpy(x).to(device), ys)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            losses.append(ce.item())
+            state.samples += config.batch_size
+            bar.update(config.batch_size)
+            if state.samples % config.val_every == 0:
+                accuracy = validation_accuracy(model, domain, config, device)
+                target_before = annealer.target
+                new_density = annealer.update(state.density, state.samples, accuracy)
+                state.wall_seconds = time.perf_counter() - started
+                state.history.append({
+                    "samples": state.samples, "density": state.density, "accuracy": accuracy,
+                    "target": target_before, "loss": sum(losses) / len(losses), "wall_seconds": state.wall_seconds,
                 })
-                state.density = new_density
-                model.density = new_density
-            finished = state.density < config.stop_density or state.samples >= config.max_samples
-            save_latest()
-            run.write_json("history", state.history)
-            bar.set_postfix(density=f"{state.density:.3g}", acc=f"{accuracy:.3f}", loss=f"{state.history[-1]['loss']:.3f}")
-        elif state.samples >= config.max_samples:
-            finished = True
-            state.wall_seconds = time.perf_counter() - started
-            save_latest()
-    bar.close()
+                losses = []
+                if new_density != state.density:
+                    # The weights as trained at the old density close its phase.
+                    run.save_checkpoint(phase_checkpoint_name(state.density), {
+                        "model": model.state_dict(), "density": state.density, "samples": state.samples,
+                        "accuracy": accuracy, "wall_seconds": state.wall_seconds,
+                    })
+                    state.density = new_density
+                    model.density = new_density
+                finished = state.density < config.stop_density or state.samples >= config.max_samples
+                save_latest()
+                run.write_json("history", state.history)
+                bar.set_postfix(density=f"{state.density:.3g}", acc=f"{accuracy:.3f}", loss=f"{state.history[-1]['loss']:.3f}")
+            elif state.samples >= config.max_samples:
+                finished = True
+                state.wall_seconds = time.perf_counter() - started
+                save_latest()
+    finally:
+        bar.close()
     run.mark_complete()
     return state
 

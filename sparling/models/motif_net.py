@@ -77,4 +77,4 @@ class ResidualMotifNet(nn.Module):
         # conv_out and the bottleneck stay in fp32: bf16 motif values tie often and break the
         # quantile threshold.
         with torch.autocast(x.device.type, enabled=False):
-            return self.conv_out(h.float())
+            return self.conv_out(h.to(self.conv_out.weight.dtype))

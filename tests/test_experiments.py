@@ -1,0 +1,186 @@
+"""The experiment registry × presets, run keys, and cached evaluation."""
+
+import itertools
+import shutil
+from dataclasses import fields, replace
+
+import pytest
+import torch
+
+from sparling.annealing import density_key, grid_density
+from sparling.evaluation import Evaluation, evaluation_name
+from sparling.experiments import (
+    DIGIT_CIRCLE_MIN_DENSITY,
+    EXPERIMENTS,
+    Experiment,
+    check_seed,
+    evaluate,
+    get_experiment,
+    get_or_train,
+    get_run,
+)
+from sparling.models.motif_net import ResidualMotifNet
+from sparling.presets import PRESETS
+from sparling.sparsity import SparlingConfig, SpatialSparsity
+from sparling.store import RunStore
+from sparling.training import phase_checkpoint_name
+
+NAMES = ("digit_circle_mt", "digit_circle_st")
+ALL = list(itertools.product(NAMES, PRESETS))
+
+
+# --- the registry ----------------------------------------------------------------------------------
+
+
+def test_registry_names():
+    assert tuple(EXPERIMENTS) == NAMES
+    assert PRESETS == ("smoke", "cpu", "paper")
+
+
+def test_unknown_experiment_lists_the_choices():
+    with pytest.raises(ValueError) as error:
+        get_experiment("digit_square_mt", "smoke")
+    assert "unknown experiment 'digit_square_mt'" in str(error.value)
+    assert all(name in str(error.value) for name in NAMES)
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(ValueError) as error:
+        get_experiment("digit_circle_mt", "laptop")
+    assert "unknown preset 'laptop'" in str(error.value)
+    assert all(preset in str(error.value) for preset in PRESETS)
+
+
+@pytest.mark.parametrize("seed", ["1", 1.0, True, False, None, (1,)])
+def test_check_seed_rejects_non_ints(seed):
+    with pytest.raises(ValueError, match="seed must be an int"):
+        check_seed(seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 9, 12345])
+def test_check_seed_accepts_ints(seed):
+    assert check_seed(seed) == seed
+
+
+@pytest.mark.parametrize("name, preset", ALL)
+def test_every_preset_measures_the_same_thing(name, preset):
+    experiment = get_experiment(name, preset)
+    assert (experiment.name, experiment.preset) == (name, preset)
+    motif_net = experiment.model.motif_net
+    assert motif_net.receptive_field == 17 and motif_net.residual_units == 4
+    assert (motif_net.in_channels, motif_net.num_motifs, motif_net.spatial_dims) == (1, 10, 2)
+    assert isinstance(experiment.model.bottleneck, SparlingConfig)
+    assert experiment.model.bottleneck.per_channel is (name == "digit_circle_mt")
+    assert experiment.training.initial_density == 0.5
+    assert experiment.ce_method == "hungarian"
+    assert experiment.seeds and all(isinstance(s, int) for s in experiment.seeds)
+    domain = experiment.build_domain()
+    assert domain.input_shape == (100, 100) and domain.symbols == tuple("0123456789")
+    # ĝ and the bottleneck build at every preset (the paper head is built in test_models).
+    assert isinstance(ResidualMotifNet(motif_net), ResidualMotifNet)
+    assert isinstance(experiment.model.bottleneck.build(10, 0.5, 2), SpatialSparsity)
+    if preset == "smoke":
+        assert experiment.training.stop_density == pytest.approx(0.99 * grid_density(3))
+        assert experiment.bar == grid_density(3)
+    else:
+        assert experiment.training.stop_density == DIGIT_CIRCLE_MIN_DENSITY == 4.492e-5
+        assert density_key(experiment.bar) == "5.022621e-05"
+
+
+def test_paper_preset_is_the_authors_setup():
+    experiment = get_experiment("digit_circle_mt", "paper")
+    t = experiment.training
+    assert (t.batch_size, t.learning_rate, t.val_every, t.val_samples, t.max_samples) == (10, 1e-5, 20_000, 10_000, 6_000_000)
+    assert t.annealing.target_decay_per_sample == 1e-7
+    assert experiment.model.motif_net.hidden == 64
+    assert experiment.seeds == tuple(range(1, 10))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_mt_and_st_differ_only_in_per_channel(preset):
+    mt, st = get_experiment("digit_circle_mt", preset), get_experiment("digit_circle_st", preset)
+    assert (mt.model.bottleneck.per_channel, st.model.bottleneck.per_channel) == (True, False)
+    as_mt = replace(st, name=mt.name, model=replace(st.model, bottleneck=replace(st.model.bottleneck, per_channel=True)))
+    assert as_mt == mt
+    differing = [f.name for f in fields(Experiment) if getattr(mt, f.name) != getattr(st, f.name)]
+    assert differing == ["name", "model"]
+
+
+def test_run_keys_differ_across_presets_experiments_and_seeds(tmp_path):
+    store = RunStore(tmp_path)
+    keys = {(name, preset, seed): get_run(get_experiment(name, preset), seed, store).key
+            for name, preset in ALL for seed in (1, 2)}
+    assert len(set(keys.values())) == len(keys)
+    again = get_run(get_experiment("digit_circle_mt", "cpu"), 1, store)
+    assert again.key == keys[("digit_circle_mt", "cpu", 1)]  # stable
+    assert again.path == tmp_path / "digit_circle_mt.cpu" / f"1-{again.key}"
+    assert not any(tmp_path.iterdir())  # nothing is written until a run is trained
+
+
+def test_get_run_rejects_a_bad_seed(tmp_path):
+    with pytest.raises(ValueError, match="seed must be an int"):
+        get_run(get_experiment("digit_circle_mt", "smoke"), "1", RunStore(tmp_path))
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory):
+    """A store holding the trained smoke run of digit_circle_mt, seed 1."""
+    root = tmp_path_factory.mktemp("store")
+    get_or_train(get_experiment("digit_circle_mt", "smoke"), 1, RunStore(root), device="cpu", progress=False)
+    return root
+
+
+@pytest.fixture
+def smoke_run_at_bar(trained_store, tmp_path):
+    """(experiment, store, run): a private copy of the trained smoke run (it holds the bar's phase)."""
+    shutil.copytree(trained_store, tmp_path / "store")
+    experiment = get_experiment("digit_circle_mt", "smoke")
+    store = RunStore(tmp_path / "store")
+    run = get_run(experiment, 1, store)
+    assert run.is_complete and run.has_checkpoint(phase_checkpoint_name(experiment.bar))
+    return experiment, store, run
+
+
+def test_evaluate_caches_its_result(smoke_run_at_bar, monkeypatch):
+    experiment, store, run = smoke_run_at_bar
+    first = evaluate(experiment, 1, experiment.bar, 2, store, device="cpu", batch_size=2)
+    assert isinstance(first, Evaluation)
+    assert (first.density, first.n, first.ce_method) == (experiment.bar, 2, "hungarian")
+    for value in (first.fpe, first.fne, first.ce, first.e2ee, first.exact_accuracy, first.realised_density):
+        assert 0.0 <= value <= 1.0
+    assert (run.path / f"{evaluation_name(experiment.bar, 2)}.json").is_file()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a cached evaluation must not rebuild the model")
+
+    monkeypatch.setattr(Experiment, "build_model", no_model)
+    assert evaluate(experiment, 1, experiment.bar, 2, store, device="cpu") == first
+    with pytest.raises(AssertionError, match="must not rebuild"):  # another n is another evaluation
+        evaluate(experiment, 1, experiment.bar, 3, store, device="cpu")
+
+
+def test_evaluate_at_a_density_never_trained(smoke_run_at_bar):
+    experiment, store, run = smoke_run_at_bar
+    never = grid_density(10)
+    with pytest.raises(ValueError) as error:
+        evaluate(experiment, 1, never, 2, store, device="cpu")
+    message = str(error.value)
+    assert f"no checkpoint for density {density_key(never)}" in message and "never finished" in message
+    assert density_key(experiment.bar) in message  # the finished phases are listed
+    assert not (run.path / f"{evaluation_name(never, 2)}.json").exists()
+
+
+def test_evaluate_a_run_never_trained(tmp_path):
+    experiment = get_experiment("digit_circle_st", "smoke")
+    with pytest.raises(ValueError, match="finished phases: none"):
+        evaluate(experiment, 1, experiment.bar, 2, RunStore(tmp_path), device="cpu")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("seed", [-1, -2])
+def test_check_seed_rejects_the_held_out_split_seeds(seed):
+    with pytest.raises(ValueError, match="validation and test"):
+        check_seed(seed)
