@@ -45,9 +45,12 @@ class Evaluation:
     exact_accuracy: float
     realised_density: float  # measured fraction of nonzero motif-map entries on the motif samples
     confusion: dict[str, int]
+    channels: list[str]  # every motif channel, in order (also those that never fired)
+    symbols: list[str]  # the domain's symbols, in order
 
     def confusion_table(self) -> MotifConfusion:
-        conf = MotifConfusion()
+        """The confusion with every channel and symbol (in order), "none" last."""
+        conf = MotifConfusion(channels=self.channels, symbols=self.symbols)
         conf.add({tuple(k.split("|", 1)): v for k, v in self.confusion.items()})
         return conf
 
@@ -85,7 +88,7 @@ def motif_confusion(model: SparlingModel, domain: Domain, n: int, batch_size: in
     """Confusion of (channel, true symbol) over samples RandomState(i), i < n; and the
     realised density (fraction of nonzero motif-map entries)."""
     names = default_channel_names(model.config.motif_net.num_motifs)
-    conf = MotifConfusion(channels=names, symbols=domain.symbols)
+    conf = MotifConfusion(channels=names, symbols=list(domain.symbols))
     nonzero, total = 0, 0
     for start in range(0, n, batch_size):
         samples = [domain.sample(np.random.RandomState(i)) for i in range(start, min(n, start + batch_size))]
@@ -116,7 +119,7 @@ def evaluate_model(model: SparlingModel, domain: Domain, density: float, n: int,
     errors = motif_errors(conf, ce_method)
     e2ee, exact = end_to_end(model, domain, n, batch_size)
     return Evaluation(density, n, errors.fpe, errors.fne, errors.ce, ce_method, e2ee, exact, realised,
-                      {f"{p}|{t}": c for (p, t), c in conf.counts.items()})
+                      {f"{p}|{t}": c for (p, t), c in conf.counts.items()}, conf.channels, conf.symbols)
 
 
 def cached_evaluation(run, name: str) -> Evaluation | None:

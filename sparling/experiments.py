@@ -15,7 +15,7 @@ density grid, stopping density δ_min and metrics at every preset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import torch

@@ -5,7 +5,6 @@ import shutil
 from dataclasses import fields, replace
 
 import pytest
-import torch
 
 from sparling.annealing import density_key, grid_density
 from sparling.evaluation import Evaluation, evaluation_name

@@ -1,0 +1,80 @@
+"""The DigitCircle notebooks run end to end at preset ``smoke`` (papermill, kernel ``sparling``)
+and write their figures and tables; their first code cell is the papermill parameters cell."""
+
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+KERNEL = "sparling"
+FIG1 = "fig1_digit_circle.ipynb"
+RESULTS = "digit_circle_results.ipynb"
+
+
+def first_code_cell(path: Path):
+    notebook = nbformat.read(path, as_version=4)
+    return next(cell for cell in notebook.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize("name", [FIG1, RESULTS])
+def test_first_code_cell_is_tagged_parameters(name):
+    cell = first_code_cell(NOTEBOOKS / name)
+    assert "parameters" in cell.metadata.get("tags", [])
+    for parameter in ("preset", "seeds", "device", "n_eval"):
+        assert f"{parameter} =" in cell.source
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """One store for both notebooks, so the results notebook reuses fig1's MT seed-1 run."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL not in KernelSpecManager().find_kernel_specs():
+        pytest.fail(f"Jupyter kernel {KERNEL!r} is not registered; run "
+                    f"`.venv/bin/python -m ipykernel install --sys-prefix --name {KERNEL}`")
+    root = tmp_path_factory.mktemp("notebooks")
+    return {"store": root / "runs", "figures": root / "figures", "tables": root / "tables", "executed": root / "executed"}
+
+
+def execute(name: str, outputs: dict, monkeypatch) -> str:
+    import papermill
+
+    monkeypatch.setenv("SPARLING_STORE", str(outputs["store"]))
+    monkeypatch.setenv("SPARLING_FIGURES", str(outputs["figures"]))
+    monkeypatch.setenv("SPARLING_TABLES", str(outputs["tables"]))
+    outputs["executed"].mkdir(exist_ok=True)
+    out = outputs["executed"] / name
+    papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters={"preset": "smoke"}, kernel_name=KERNEL,
+                               cwd=str(NOTEBOOKS), progress_bar=False)
+    executed = nbformat.read(out, as_version=4)
+    return "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
+def assert_written(path: Path, stdout: str) -> None:
+    assert path.is_file() and path.stat().st_size > 0, path
+    assert str(path) in stdout, f"{path} was not printed"
+
+
+def test_fig1_notebook_smoke(outputs, monkeypatch):
+    stdout = execute(FIG1, outputs, monkeypatch)
+    assert "RandomState(6): y = 0 7 2 6 3 4" in stdout
+    assert_written(outputs["figures"] / "fig1_digit_circle.png", stdout)
+
+
+def test_results_notebook_smoke(outputs, monkeypatch):
+    stdout = execute(RESULTS, outputs, monkeypatch)
+    for figure in ("digit_circle_motif_errors", "digit_circle_errors_vs_density", "digit_circle_confusion"):
+        assert_written(outputs["figures"] / f"{figure}.png", stdout)
+    for table in ("digit_circle_results", "digit_circle_errors_vs_density"):
+        path = outputs["tables"] / f"{table}.csv"
+        assert_written(path, stdout)
+        assert "# preset: smoke" in path.read_text().splitlines()
+        assert len(pd.read_csv(path, comment="#")) > 0
+    results = pd.read_csv(outputs["tables"] / "digit_circle_results.csv", comment="#")
+    assert set(results["model"]) == {"MT", "ST"}
+    assert "paper (9 seeds, GPU) [%]" in results.columns
+    densities = pd.read_csv(outputs["tables"] / "digit_circle_errors_vs_density.csv", comment="#")
+    assert densities["density"].max() == 0.5 and densities["steps_above_bar"].min() == 0

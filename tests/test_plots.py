@@ -1,0 +1,185 @@
+"""Figure functions on small synthetic data, confusion reordering, tables with provenance,
+summaries, and the paper's numbers (sparling.plots, sparling.reports)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+import sparling
+from sparling import plots, reports
+from sparling.domains import Motif, Sample
+from sparling.metrics import NONE, bootstrap_mean
+
+
+@pytest.fixture(autouse=True)
+def output_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARLING_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("SPARLING_TABLES", str(tmp_path / "tables"))
+    yield tmp_path
+    plt.close("all")
+
+
+def tidy_frame(seeds=(1, 2, 3), densities=(0.5, 0.375, 0.28125)):
+    rng = np.random.RandomState(0)
+    rows = []
+    for model in ("MT", "ST"):
+        for seed in seeds:
+            for density in densities:
+                for metric in reports.METRICS:
+                    rows.append({"experiment": f"digit_circle_{model.lower()}", "model": model, "seed": seed,
+                                 "density": density, "steps_above_bar": 0.0, "n": 10, "metric": metric,
+                                 "value": float(rng.rand() * 10 * (1 + density))})
+    return pd.DataFrame(rows)
+
+
+def saved_png(fig, name):
+    path = plots.save(fig, name)
+    assert path == plots.figures_dir() / f"{name}.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+    return path
+
+
+def test_save_writes_png_into_env_folder(output_folders):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    path = saved_png(fig, "line")
+    assert path.parent == output_folders / "figures"
+    assert oct(path.stat().st_mode & 0o777) != oct(0o600)  # readable by others, like any file
+    with pytest.raises(ValueError):
+        plots.save(fig, "../escape")
+
+
+def test_digit_circle_sample_and_motif_dots():
+    x = np.zeros((40, 40), dtype=np.float32)
+    x[5:17, 5:13] = 1
+    sample = Sample(x, ("3", "7"), (Motif("3", (slice(5, 17), slice(5, 13))), Motif("7", (slice(20, 32), slice(25, 33)))))
+    motif_map = np.zeros((3, 40, 40), dtype=np.float32)
+    motif_map[0, 11, 9] = 2.0  # a lone maximum
+    motif_map[1, 26, 29] = 1.5  # a maximum with a weaker neighbour (crowded)
+    motif_map[2, 27, 30] = 0.5
+    plots.set_theme()
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+    plots.digit_circle_sample(sample, axes[0], title="footprints")
+    dots = plots.motif_map_dots(x, motif_map, {"A": "3", "B": "7"}, axes[1], title="dots")
+    plots.sequence_comparison(sample.y, ("3", "1"), axes[2])
+    saved_png(fig, "sample")
+    assert list(dots["channel"]) == ["A", "B"]
+    assert list(dots["crowded"]) == [False, True]
+    assert (dots[["row", "col"]].to_numpy() == [[11, 9], [26, 29]]).all()
+
+
+def test_local_maxima_caps_and_checks():
+    m = np.zeros((2, 30, 30))
+    m[0, 5, 5], m[0, 5, 8], m[1, 20, 20] = 1.0, 0.9, 3.0  # (5, 8) is within radius 5 of a larger one
+    dots = plots.local_maxima(m, radius=5)
+    assert list(zip(dots.channel, dots.row, dots.col)) == [("B", 20, 20), ("A", 5, 5)]
+    with pytest.raises(ValueError):
+        plots.local_maxima(np.zeros((30, 30)))
+
+
+def test_error_bars_and_errors_vs_density_and_scatter():
+    frame = tidy_frame()
+    fig, ax = plt.subplots()
+    plots.error_bars(frame[frame.density == 0.5], ax, title="bars")
+    saved_png(fig, "bars")
+    with pytest.raises(ValueError):  # several densities per model: ambiguous
+        plots.error_bars(frame, ax)
+    fig, ax = plt.subplots()
+    plots.errors_vs_density(frame[frame.model == "MT"], ax, bar=0.28125)
+    assert ax.xaxis_inverted() and ax.get_xscale() == "log"
+    saved_png(fig, "density")
+    fig, ax = plt.subplots()
+    plots.errors_vs_density(frame[(frame.model == "MT") & (frame.seed == 1)], ax)  # one seed: no band
+    saved_png(fig, "density_one_seed")
+    fig, ax = plt.subplots()
+    plots.paired_scatter(frame[frame.density == 0.5], ax)
+    saved_png(fig, "scatter")
+
+
+def confusion_counts():
+    """True digits 0..3 map to channels C, A, D, B (plus leakage), and a 'none' row/column."""
+    symbols, channels = ["2", "0", "3", "1"], ["A", "B", "C", "D", "E"]
+    table = pd.DataFrame(0, index=symbols + [NONE], columns=channels + [NONE])
+    main = {"0": "C", "1": "A", "2": "D", "3": "B"}
+    for s, c in main.items():
+        table.loc[s, c] = 90
+        table.loc[s, "E"] = 4
+        table.loc[s, NONE] = 6
+    table.loc["3", "C"] = 30  # the second-largest in its row
+    table.loc[NONE, "A"] = 3
+    return table
+
+
+def test_reorder_confusion_puts_row_maxima_on_the_diagonal():
+    out = plots.reorder_confusion(confusion_counts())
+    assert list(out.index) == ["0", "1", "2", "3", NONE]
+    assert list(out.columns) == ["C", "A", "D", "B", "E", NONE]
+    core = out.drop(index=NONE, columns=NONE).to_numpy()
+    for i in range(core.shape[0]):
+        assert core[i].argmax() == i
+    sums = out.sum(axis=1)
+    assert np.allclose(sums[sums > 0], 100.0)
+    assert out.loc[NONE, "A"] == pytest.approx(100.0)
+
+
+def test_confusion_matrix_figure():
+    fig, ax = plt.subplots(figsize=(6, 5))
+    percent = plots.confusion_matrix(confusion_counts(), ax, title="confusion")
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(percent.columns)
+    assert ax.get_yticklabels()[-1].get_text().startswith(NONE)
+    saved_png(fig, "confusion")
+
+
+def test_write_table_provenance_and_round_trip(output_folders):
+    df = pd.DataFrame({"model": ["MT", "ST"], "metric": ["CE", "CE"], "value": [1.25, 20.5]})
+    info = reports.provenance("smoke", [1, 2], 50)
+    path = reports.write_table(df, "example", info)
+    assert path == output_folders / "tables" / "example.csv"
+    lines = path.read_text().splitlines()
+    header = [line for line in lines if line.startswith("# ")]
+    assert lines[: len(header)] == header  # provenance leads
+    keys = {line[2:].split(":", 1)[0] for line in header}
+    assert {"preset", "seeds", "n samples", "package version", "date"} <= keys
+    assert f"# package version: {sparling.__version__}" in header and "# preset: smoke" in header
+    pd.testing.assert_frame_equal(pd.read_csv(path, comment="#"), df)
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+    with pytest.raises(ValueError):
+        reports.write_table(df, "a/b", info)
+
+
+def test_summary_table_bootstrap_matches_bootstrap_mean():
+    frame = tidy_frame()
+    frame.loc[0, "value"] = np.nan  # a missing seed is dropped, as in bootstrap_mean
+    summary = reports.summary_table(frame)
+    assert len(summary) == 2 * 3 * 4
+    for row in summary.itertuples():
+        values = frame[(frame.model == row.model) & (frame.density == row.density) & (frame.metric == row.metric)]["value"]
+        assert (row.mean, row.ci_low, row.ci_high) == pytest.approx(bootstrap_mean(values), nan_ok=True)
+        assert row.seeds == values.notna().sum()
+    assert list(summary.metric[:4]) == list(reports.METRICS)
+
+
+def test_paper_numbers_are_labelled_as_the_papers():
+    paper = reports.paper_digit_circle_numbers()
+    value_columns = [c for c in paper.columns if c not in ("model", "metric")]
+    assert value_columns == [reports.PAPER_COLUMN]
+    assert "paper" in reports.PAPER_COLUMN and "9 seeds" in reports.PAPER_COLUMN
+    values = paper.set_index(["model", "metric"])[reports.PAPER_COLUMN]
+    assert values[("MT", "CE")] == 1.16 and values[("ST", "CE")] == 22.19 and values[("ST", "FPE")] == 0.0025
+    ours = reports.summary_table(tidy_frame(densities=(0.5,)))
+    compared = reports.compare_with_paper(ours)
+    assert reports.PAPER_COLUMN in compared.columns
+    assert not any("paper" in c for c in compared.columns if c != reports.PAPER_COLUMN)
+    assert all(c.startswith("ours") for c in compared.columns if c not in ("model", "metric", "density", reports.PAPER_COLUMN))
+
+
+def test_eval_samples_scales_down_only_at_smoke():
+    assert reports.eval_samples("smoke", 10_000) < 10_000
+    assert reports.eval_samples("cpu", 10_000) == 10_000
+    assert reports.eval_samples("smoke", 10) == 10
