@@ -17,13 +17,8 @@ from pathlib import Path
 
 from sparling.annealing import density_key
 from sparling.experiments import evaluate, get_experiment, get_or_train, training_state
+from sparling.reports import PAPER_COLUMN, model_label, paper_digit_circle_numbers
 from sparling.store import RunStore
-
-# The paper's 9-seed means at the bar (REPRODUCTION_SPEC §7.1), in %.
-PAPER = {
-    "digit_circle_mt": {"E2EE": 0.74, "FPE": 1.48, "FNE": 0.42, "CE": 1.16},
-    "digit_circle_st": {"E2EE": 2.11, "FPE": 0.0025, "FNE": 0.98, "CE": 22.19},
-}
 
 
 def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str) -> None:
@@ -47,11 +42,13 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     print(f"evaluation         {time.perf_counter() - started:.0f} s on {n:,} samples; realised density "
           f"{result.realised_density:.3e}")
     ours = {"E2EE": result.e2ee, "FPE": result.fpe, "FNE": result.fne, "CE": result.ce}
-    print(f"{'metric':<8}{'ours (seed ' + str(seed) + ') %':>18}{'paper (9 seeds, GPU) %':>26}")
+    paper = paper_digit_circle_numbers()
+    paper = dict(zip(paper.metric[paper.model == model_label(experiment)], paper[PAPER_COLUMN][paper.model == model_label(experiment)]))
+    print(f"{'metric':<11}{'ours (seed ' + str(seed) + ') %':>18}   {PAPER_COLUMN}")
     for metric, value in ours.items():
-        print(f"{metric:<8}{100 * value:>18.2f}{PAPER[name][metric]:>26.2f}")
-    print(f"{'FPE+FNE+CE':<8}{100 * (result.fpe + result.fne + result.ce):>16.2f}"
-          f"{sum(PAPER[name][m] for m in ('FPE', 'FNE', 'CE')):>26.2f}")
+        print(f"{metric:<11}{100 * value:>18.2f}   {paper[metric]:.4g}")
+    print(f"{'FPE+FNE+CE':<11}{100 * (result.fpe + result.fne + result.ce):>18.2f}   "
+          f"{sum(paper[m] for m in ('FPE', 'FNE', 'CE')):.4g}")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import torch
 from sparling.annealing import AnnealingConfig, bar_density, grid_density
 from sparling.domains.digit_circle import DigitCircleConfig, DigitCircleDomain
 from sparling.metrics import CEMethod
-from sparling.models import GridHeadConfig, ModelConfig, MotifNetConfig, PaperHeadConfig, SparlingModel
+from sparling.models import ModelConfig, MotifNetConfig, PaperHeadConfig, PointerHeadConfig, SparlingModel
 from sparling.presets import PRESETS, check_preset
 from sparling.sparsity import SparlingConfig
 from sparling.store import Run, RunStore
@@ -83,12 +83,12 @@ def _paper(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, .
 
 def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
     model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=True), SparlingConfig(per_channel=per_channel),
-                        GridHeadConfig())
+                        PointerHeadConfig(per_channel_tokens=2))
     training = TrainingConfig(
-        batch_size=32, learning_rate=1e-3, weight_decay=0.01, warmup_samples=4096, grad_clip=1.0,
-        max_samples=600_000, val_every=2048, val_samples=512, val_batch_size=256,
+        batch_size=32, learning_rate=2e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=6400, grad_clip=1.0,
+        max_samples=600_000, val_every=1024, val_samples=256, val_batch_size=256,
         stop_density=DIGIT_CIRCLE_MIN_DENSITY,
-        annealing=AnnealingConfig(target_decay_per_sample=2e-6),
+        annealing=AnnealingConfig(target_decay_per_sample=3e-5),
     )
     return model, training, (1,)
 
@@ -96,7 +96,7 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
 def _smoke(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
     model = ModelConfig(
         MotifNetConfig(hidden=4), SparlingConfig(per_channel=per_channel),
-        GridHeadConfig(pool=10, d_model=16, heads=2, encoder_layers=1, decoder_layers=1, feedforward=32, fourier_features=4),
+        PointerHeadConfig(tokens=8, d_model=16, heads=2, feedforward=32, fourier_features=2, centred_fourier_features=2),
     )
     # The target starts at 0 and decays fast, so the annealer fires at every validation:
     # 4 validations take δ from 0.5 to 0.5·0.75⁴, which is below the stopping density.

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 import sparling
-from sparling.annealing import density_key, grid_index
+from sparling.annealing import steps_above_bar, density_key, grid_index
 from sparling.evaluation import Evaluation, load_model_at, trained_densities
 from sparling.experiments import Experiment, evaluate, get_or_train
 from sparling.metrics import bootstrap_mean, channel_to_symbol_hungarian
@@ -82,10 +82,15 @@ def at_bar(experiment: Experiment, run) -> list[float]:
     return [experiment.bar]
 
 
+STEPS_ABOVE_BAR = 10
+
+
 def passed_densities(experiment: Experiment, run) -> list[float]:
-    """Every grid density whose phase the run completed, from the densest (0.5) to the bar."""
-    bar = experiment.bar
-    return [d for d in trained_densities(run.checkpoint_names()) if d >= bar * (1 - 1e-9)]
+    """The densities of the paper's error-vs-density figure that the run completed: δ = 0.5
+    (dense) and the bar up to ``STEPS_ABOVE_BAR`` grid steps above it, densest first."""
+    wanted = {density_key(experiment.training.initial_density)}
+    wanted |= {density_key(steps_above_bar(experiment.training.stop_density, k)) for k in range(STEPS_ABOVE_BAR + 1)}
+    return [d for d in trained_densities(run.checkpoint_names()) if density_key(d) in wanted]
 
 
 def _has_phase(run, density: float) -> bool:

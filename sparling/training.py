@@ -39,6 +39,7 @@ class TrainingConfig:
 
     batch_size: int = 10
     learning_rate: float = 1e-5
+    adam_beta2: float = 0.999
     weight_decay: float = 0.0
     warmup_samples: int = 0
     grad_clip: float = 0.0  # 0 = no clipping
@@ -107,9 +108,10 @@ def validation_accuracy(model: SparlingModel, domain: Domain, config: TrainingCo
 
 
 def _optimizer(model: SparlingModel, config: TrainingConfig) -> torch.optim.Optimizer:
+    betas = (0.9, config.adam_beta2)
     if config.weight_decay:
-        return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=betas, weight_decay=config.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=betas)
 
 
 def _learning_rate(config: TrainingConfig, samples: int) -> float:

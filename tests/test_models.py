@@ -1,5 +1,7 @@
 """Models: ĝ's receptive field, parameter counts (spec §4.1), loss, decoding, the vocabulary."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -106,7 +108,12 @@ def test_loss_is_finite_and_reaches_the_motif_net_through_the_bottleneck():
     x = torch.rand(3, 1, 40, 40)
     loss, ce = model.loss(x, [("1", "2", "3"), ("4", "5", "6", "7"), ("0", "8", "9")])
     assert loss.ndim == 0 and torch.isfinite(loss) and torch.isfinite(ce)
-    assert loss.item() == pytest.approx(ce.item())  # Sparling adds no penalty
+    assert loss.item() > ce.item()  # + the pointer head's presence loss; Sparling adds no penalty:
+    assert model.bottleneck.penalty(model.motif_map(x)).item() == 0
+    without_presence = SparlingModel(dataclasses.replace(model.config, head=dataclasses.replace(model.config.head, presence_loss=0.0, map_presence_loss=0.0)),
+                                     DIGITS, max_output_length=8).train()
+    total, cross_entropy = without_presence.loss(x, [("1", "2", "3")] * 3)
+    assert total.item() == pytest.approx(cross_entropy.item())
     loss.backward()
     for name, parameter in [("conv_in", model.motif_net.conv_in.weight), ("conv_out", model.motif_net.conv_out.weight),
                             ("bottleneck BN", model.bottleneck.norm.weight)]:
@@ -169,3 +176,59 @@ def test_vocabulary_errors():
     with pytest.raises(ValueError, match="exclude"):
         Vocabulary(("a", "</s>"))
 
+
+
+# --- the pointer head (cpu preset) -----------------------------------------------------------------
+
+
+def pointer_head(**kw):
+    from sparling.models.heads import PointerHead, PointerHeadConfig
+
+    torch.manual_seed(0)
+    return PointerHead(PointerHeadConfig(**{"tokens": 6, "d_model": 16, "heads": 2, "feedforward": 32, **kw}), 10, 12)
+
+
+def test_pointer_head_keeps_the_strongest_cells_and_gives_vocabulary_logits():
+    head = pointer_head()
+    m = torch.zeros(2, 10, 100, 100)
+    m[0, 3, 40, 50] = 2.0
+    memory = head.encode(m)
+    assert memory.shape == (2, 6, 16)
+    logits = head.decode(memory, torch.tensor([[0, 5, 7], [0, 2, 1]]))
+    assert logits.shape == (2, 3, 12)
+    assert torch.all(logits[..., 0] < -1e3)  # <s> is never produced
+
+
+def test_pointer_head_tokens_follow_the_activations():
+    head = pointer_head(tokens=1)
+    a, b = torch.zeros(1, 10, 100, 100), torch.zeros(1, 10, 100, 100)
+    a[0, 2, 10, 10] = 1.0
+    b[0, 2, 80, 60] = 1.0
+    assert not torch.allclose(head.encode(a), head.encode(b))  # the kept cell's position enters its token
+
+
+def test_pointer_head_passes_gradients_into_the_motif_map_and_presence_loss_uses_labels_only():
+    head = pointer_head()
+    m = torch.rand(2, 10, 100, 100, requires_grad=True)
+    targets = torch.tensor([[2, 3, 1], [4, 1, 1]])
+    memory = head.encode(m)
+    loss = head.decode(memory, torch.tensor([[0, 2, 3], [0, 4, 1]])).logsumexp(-1).sum() + head.auxiliary_loss(m, memory, targets)
+    loss.backward()
+    assert m.grad is not None and m.grad.abs().sum() > 0
+    silent = pointer_head(presence_loss=0.0, map_presence_loss=0.0)
+    assert silent.auxiliary_loss(m.detach(), memory.detach(), targets).item() == 0.0
+
+
+def test_pointer_head_channel_tokens_are_each_channels_strongest_pixels():
+    head = pointer_head(per_channel_tokens=2)
+    m = torch.zeros(1, 10, 100, 100, requires_grad=True)
+    with torch.no_grad():
+        m[0, 4, 30, 70] = 5.0
+    memory = head.encode(m)
+    assert memory.shape == (1, 20, 16)
+    memory.sum().backward()
+    assert m.grad[0, 4, 30, 70] != 0  # the kept value carries gradient back to the map
+    moved = m.detach().clone()
+    moved[0, 4, 30, 70], moved[0, 4, 60, 20] = 0.0, 5.0
+    changed = (head.encode(moved) - memory.detach()).abs().sum(-1)[0]
+    assert changed[8] > 0  # channel 4's strongest pixel moved, and its token with it

@@ -146,7 +146,7 @@ def test_fresh_runs_of_one_seed_are_identical_and_seeds_differ(full_run, tmp_pat
     seed_2 = first_phase(2, tmp_path)
     assert seed_1.keys() == seed_2.keys()
     assert not torch.equal(seed_1["motif_net.conv_in.weight"], seed_2["motif_net.conv_in.weight"])
-    assert not torch.equal(seed_1["head.decoder.out.weight"], seed_2["head.decoder.out.weight"])
+    assert not torch.equal(seed_1["head.classify.weight"], seed_2["head.classify.weight"])
 
 
 # --- config and device -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sparling.models.heads import GridHead, GridHeadConfig, PaperHead, PaperHeadConfig
+from sparling.models.heads import GridHead, GridHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.vocabulary import Vocabulary
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
@@ -23,10 +23,11 @@ __all__ = [
     "MotifNetConfig",
     "PaperHeadConfig",
     "GridHeadConfig",
+    "PointerHeadConfig",
     "Vocabulary",
 ]
 
-HeadConfig = PaperHeadConfig | GridHeadConfig
+HeadConfig = PaperHeadConfig | GridHeadConfig | PointerHeadConfig
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Modul
         return PaperHead(config, num_motifs, vocab_size)
     if isinstance(config, GridHeadConfig):
         return GridHead(config, num_motifs, vocab_size)
+    if isinstance(config, PointerHeadConfig):
+        return PointerHead(config, num_motifs, vocab_size)
     raise TypeError(f"unknown head config {type(config).__name__}")
 
 
@@ -74,19 +77,25 @@ class SparlingModel(nn.Module):
         return self.bottleneck(self.motif_net(x))
 
     def loss(self, x: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced token cross-entropy (over ``y </s>``) plus the bottleneck's penalty.
+        """Teacher-forced token cross-entropy (over ``y </s>``) plus the bottleneck's penalty and
+        the head's auxiliary loss, if it has one.
 
         Returns (total loss, cross-entropy alone), both scalars.
         """
         m = self.motif_map(x)
         longest = max(len(y) for y in ys)
         tokens = self.vocabulary.encode(ys, longest + 2).to(x.device)
-        logits = self.head.decode(self.head.encode(self.bottleneck.to_head(m)), tokens[:, :-1])
+        head_input = self.bottleneck.to_head(m)
+        memory = self.head.encode(head_input)
+        logits = self.head.decode(memory, tokens[:, :-1])
         target = tokens[:, 1:]
         lengths = torch.tensor([len(y) for y in ys], device=x.device)
         keep = torch.arange(target.shape[1], device=x.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
         ce = F.cross_entropy(logits[keep], target[keep])
-        return ce + self.bottleneck.penalty(m), ce
+        loss = ce + self.bottleneck.penalty(m)
+        if hasattr(self.head, "auxiliary_loss"):
+            loss = loss + self.head.auxiliary_loss(head_input, memory, target)
+        return loss, ce
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, max_length: int | None = None) -> list[tuple[str, ...]]:

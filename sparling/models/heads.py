@@ -6,9 +6,14 @@ with teacher forcing (a causal mask inside); greedy decoding lives in the compos
 - ``PaperHead`` (preset ``paper``, spec §4.3–4.5): 1×1 conv C → 512 + 8×8 max-pool, a row
   BiLSTM, sinusoidal row positions, a 6-layer transformer encoder, a 6-layer transformer
   decoder (post-norm, d 512, 8 heads, ff 2048, dropout 0.1).
-- ``GridHead`` (presets ``cpu``/``smoke``): per-channel max-pool to a coarse grid, each cell a
-  token carrying its pooled values and 2-D Fourier features of its position, then a small
-  pre-norm transformer encoder–decoder.
+- ``GridHead``: per-channel max-pool to a coarse grid, each cell a token carrying its pooled
+  values and 2-D Fourier features of its position, then a small pre-norm transformer
+  encoder–decoder (a scaled-down paper head).
+- ``PointerHead`` (presets ``cpu``/``smoke``): the strongest cells as tokens and a pointer
+  decoder; learns the DigitCircle order from ~50k samples where the standard decoder
+  plateaus for hundreds of thousands (see its docstring).
+
+A head may define ``auxiliary_loss(m, memory, targets)``, added to the loss (labels only).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
@@ -141,3 +147,158 @@ class GridHead(nn.Module):
 
     def decode(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.decoder(memory, tokens)
+
+
+@dataclass(frozen=True)
+class PointerHeadConfig:
+    """A CPU-sized head that reads the motif map as a small set of cells and points at them.
+
+    ``cell``: pooling cell size in pixels; ``tokens``: the cells kept (largest activation);
+    ``presence_loss``: weight of the auxiliary loss "which symbols occur in y" (labels only).
+    """
+
+    cell: int = 5
+    tokens: int = 24
+    per_channel_tokens: int = 0  # > 0: tokens are each channel's k strongest pixels instead of cells
+    d_model: int = 64
+    heads: int = 4
+    feedforward: int = 256
+    fourier_features: int = 4
+    centred_fourier_features: int = 3
+    presence_loss: float = 1.0
+    map_presence_loss: float = 1.0
+
+
+def fourier_features(x: torch.Tensor, count: int) -> torch.Tensor:
+    """(..., 2) coordinates → (..., 2 + 4·count): x, sin and cos of (π/2)·2^k·x, k < count."""
+    freq = (2.0 ** torch.arange(count, dtype=x.dtype, device=x.device)) * (math.pi / 2)
+    angles = x.unsqueeze(-1) * freq
+    return torch.cat([x, angles.sin().flatten(-2), angles.cos().flatten(-2)], dim=-1)
+
+
+class PointerHead(nn.Module):
+    """ĥ for the cpu preset: tokens are the ``tokens`` strongest cells of the pooled motif map;
+    the decoder points at one token per output step (a pointer network).
+
+    Token j: its pooled channel values, the activation-weighted position of the cell and that
+    position relative to the map's centre of mass scaled by its spread (a standard point-cloud
+    normalisation), each through Fourier features. A per-token classifier C_j gives symbol
+    logits. Decoding step t with previous symbol p: find p's token by attention on C[:, p],
+    feed it with the step and symbol embeddings to one pre-norm transformer decoder layer,
+    then point: symbol logits = Σ_j softmax(score_j)·C_j, plus an end-of-sequence logit.
+    No angle, sorting or circle is built in; positions enter only as features.
+    """
+
+    def __init__(self, config: PointerHeadConfig, num_motifs: int, vocab_size: int, max_length: int = 32):
+        super().__init__()
+        d, self.config = config.d_model, config
+        self.num_symbols = vocab_size - 2
+        self.content = nn.Linear(num_motifs, d)
+        self.channel_embedding = nn.Parameter(torch.randn(num_motifs, d) * 0.02)
+        self.position = nn.Sequential(nn.Linear(2 + 4 * config.fourier_features, d), nn.GELU(), nn.Linear(d, d))
+        self.centred = nn.Sequential(nn.Linear(2 + 4 * config.centred_fourier_features, d), nn.GELU(), nn.Linear(d, d))
+        self.mass_weights = nn.Parameter(torch.zeros(num_motifs))
+        self.token_norm = nn.LayerNorm(d)
+        self.classify = nn.Linear(d, self.num_symbols)
+        self.lookup_sharpness = nn.Parameter(torch.zeros(()))
+        self.start_lookup = nn.Parameter(torch.zeros(d))
+        self.lookup = nn.Linear(d, d)
+        self.embed = nn.Embedding(vocab_size, d)
+        self.steps = nn.Parameter(torch.randn(max_length, d) * 0.02)
+        layer = nn.TransformerDecoderLayer(d, config.heads, config.feedforward, 0.0, batch_first=True,
+                                           norm_first=True, activation="gelu")
+        self.decoder = nn.TransformerDecoder(layer, 1)
+        self.decoder_norm = nn.LayerNorm(d)
+        self.query, self.key, self.score = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, 1)
+        self.end = nn.Linear(d, 1)
+        self.map_presence = nn.Linear(num_motifs, self.num_symbols)
+
+    def encode(self, m: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) → tokens (N, K, d)."""
+        n, c, h, w = m.shape
+        s = self.config.cell
+        rows = (torch.arange(h, device=m.device, dtype=m.dtype) + 0.5) / h * 2 - 1
+        cols = (torch.arange(w, device=m.device, dtype=m.dtype) + 0.5) / w * 2 - 1
+        rr, cc = rows.view(1, 1, h, 1).expand(1, 1, h, w), cols.view(1, 1, 1, w).expand(1, 1, h, w)
+        pooled = F.max_pool2d(m, s)  # (N, C, h', w')
+        gh, gw = pooled.shape[-2:]
+        # activation-weighted position of each cell (its centre when the cell is empty)
+        total = m.sum(1, keepdim=True)
+        moments = F.avg_pool2d(torch.cat([total, total * rr, total * cc], 1), s).flatten(2).transpose(1, 2)
+        centres = torch.stack(torch.meshgrid((torch.arange(gh, device=m.device) + 0.5) / gh * 2 - 1,
+                                             (torch.arange(gw, device=m.device) + 0.5) / gw * 2 - 1,
+                                             indexing="ij"), -1).view(1, gh * gw, 2).to(m.dtype)
+        eps = 1e-4
+        position = (moments[..., 1:] + eps * centres) / (moments[..., :1] + eps)
+        # the map's centre of mass and spread (learned channel weights)
+        mass = (m * F.softplus(self.mass_weights).view(1, c, 1, 1)).sum(1)  # (N, H, W)
+        weight = mass.sum((1, 2)) + 1e-6
+        centre_r = (mass * rr[0, 0]).sum((1, 2)) / weight
+        centre_c = (mass * cc[0, 0]).sum((1, 2)) / weight
+        spread = ((mass * ((rr[0, 0] - centre_r.view(-1, 1, 1)) ** 2 + (cc[0, 0] - centre_c.view(-1, 1, 1)) ** 2))
+                  .sum((1, 2)) / weight).sqrt()
+        centre = torch.stack([centre_r, centre_c], -1).unsqueeze(1)
+        centred = ((position - centre) / (spread.view(-1, 1, 1) + 1e-3)).clamp(-3, 3)
+        if self.config.per_channel_tokens:
+            values, position, centred, channel = self._channel_tokens(m, rr, cc, centre, spread)
+        else:
+            values, position, centred, channel = self._cell_tokens(m, pooled, position, centred)
+        # log1p: activation magnitudes grow large (tens) as the map sparsifies; uncompressed they
+        # would swamp the position features after the LayerNorm.
+        tokens = (self.content(torch.log1p(values)) + self.position(fourier_features(position, self.config.fourier_features))
+                  + self.centred(fourier_features(centred / 2, self.config.centred_fourier_features)))
+        if channel is not None:
+            tokens = tokens + self.channel_embedding[channel]
+        return self.token_norm(tokens)
+
+    def _cell_tokens(self, m, pooled, position, centred):
+        """The ``tokens`` cells with the largest activation: their pooled values and positions."""
+        values = pooled.flatten(2).transpose(1, 2)  # (N, cells, C)
+        keep = values.amax(-1).topk(min(self.config.tokens, values.shape[1]), dim=1).indices
+        pick = lambda t: t.gather(1, keep.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # noqa: E731
+        return pick(values), pick(position), pick(centred), None
+
+    def _channel_tokens(self, m, rr, cc, centre, spread):
+        """Each channel's k strongest pixels: value (in its channel's slot), exact position, channel."""
+        n, c, h, w = m.shape
+        k = self.config.per_channel_tokens
+        top = m.flatten(2).topk(k, dim=2)  # values, indices (N, C, k)
+        rows = rr.flatten()[top.indices]  # (N, C, k) normalised coordinates
+        cols = cc.flatten()[top.indices]
+        position = torch.stack([rows, cols], -1).reshape(n, c * k, 2)
+        centred = ((position - centre) / (spread.view(-1, 1, 1) + 1e-3)).clamp(-3, 3)
+        channel = torch.arange(c, device=m.device).repeat_interleave(k)  # (C·k,)
+        values = torch.zeros(n, c * k, c, device=m.device, dtype=m.dtype)
+        values = values.scatter(2, channel.view(1, -1, 1).expand(n, -1, 1), top.values.reshape(n, c * k, 1))
+        return values, position, centred, channel
+
+    def decode(self, tokens_memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """memory (N, K, d), input ids (N, T) → logits (N, T, V) over [<s>, </s>, symbols]."""
+        t = tokens.shape[1]
+        classes = self.classify(tokens_memory)  # (N, K, S)
+        previous = (tokens - 2).clamp(min=0)
+        affinity = classes.gather(2, previous.unsqueeze(1).expand(-1, classes.shape[1], -1)).transpose(1, 2)  # (N, T, K)
+        found = torch.softmax(3 * self.lookup_sharpness.exp() * affinity, -1) @ tokens_memory
+        is_start = (tokens == 0).unsqueeze(-1)
+        found = torch.where(is_start, self.start_lookup.expand_as(found), found)
+        h = self.embed(tokens) + self.steps[:t] + self.lookup(found)
+        h = self.decoder_norm(self.decoder(h, tokens_memory, tgt_mask=causal_mask(t, tokens.device), tgt_is_causal=True))
+        score = self.score(torch.tanh(self.query(h).unsqueeze(2) + self.key(tokens_memory).unsqueeze(1))).squeeze(-1)
+        symbols = torch.softmax(score, -1) @ classes  # (N, T, S)
+        return torch.cat([torch.full_like(symbols[..., :1], -1e4), self.end(h), symbols], -1)
+
+    def auxiliary_loss(self, m: torch.Tensor, tokens_memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Presence of each symbol in y (targets: ids), a multiple-instance loss from labels only:
+        BCE of the max over tokens of C, and (``map_presence_loss``) BCE of a linear map of each
+        motif channel's spatial maximum, which teaches ĝ where to fire while the map is dense."""
+        present = torch.zeros(targets.shape[0], self.num_symbols + 2, device=targets.device)
+        present.scatter_(1, targets, 1.0)
+        present = present[:, 2:]
+        loss = tokens_memory.new_zeros(())
+        if self.config.presence_loss:
+            logits = self.classify(tokens_memory).amax(1)
+            loss = loss + self.config.presence_loss * F.binary_cross_entropy_with_logits(logits, present)
+        if self.config.map_presence_loss:
+            logits = self.map_presence(m.amax(dim=(2, 3)))
+            loss = loss + self.config.map_presence_loss * F.binary_cross_entropy_with_logits(logits, present)
+        return loss
