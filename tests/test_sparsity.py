@@ -345,3 +345,20 @@ def _kwargs(layer):
     if isinstance(layer, SpatialSparsity):
         return {"per_channel": layer.per_channel}
     return {}
+
+
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_output_and_gradient_equal_the_out_of_place_formulation(batchnorm):
+    layer = SpatialSparsity(4, 0.1, batchnorm=batchnorm).train()
+    x = gaussian((8, 4, 10, 10), 3).requires_grad_()
+    x_before = x.detach().clone()
+    weights = torch.randn(8, 4, 10, 10, generator=torch.Generator().manual_seed(1))
+    out = layer(x)
+    (out * weights).sum().backward()
+    assert torch.equal(x.detach(), x_before)  # the caller's tensor is never modified
+    reference_x = x.detach().clone().requires_grad_()
+    normed = nn.functional.batch_norm(reference_x, None, None, layer.norm.weight, layer.norm.bias, True) if batchnorm else reference_x
+    reference = torch.relu(normed - layer.threshold.view(1, -1, 1, 1))
+    (reference * weights).sum().backward()
+    assert torch.allclose(out, reference, atol=1e-6)
+    assert torch.allclose(x.grad, reference_x.grad, atol=1e-6)

@@ -236,7 +236,7 @@ class PointerHead(nn.Module):
         centre_r = (mass * rr[0, 0]).sum((1, 2)) / weight
         centre_c = (mass * cc[0, 0]).sum((1, 2)) / weight
         spread = ((mass * ((rr[0, 0] - centre_r.view(-1, 1, 1)) ** 2 + (cc[0, 0] - centre_c.view(-1, 1, 1)) ** 2))
-                  .sum((1, 2)) / weight).sqrt()
+                  .sum((1, 2)) / weight).clamp_min(1e-8).sqrt()  # an empty map has spread 0: keep √ differentiable
         centre = torch.stack([centre_r, centre_c], -1).unsqueeze(1)
         centred = ((position - centre) / (spread.view(-1, 1, 1) + 1e-3)).clamp(-3, 3)
         if self.config.per_channel_tokens:
