@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sparling.models.heads import GridHead, GridHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig
+from sparling.models.heads import PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.vocabulary import Vocabulary
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
@@ -22,12 +22,11 @@ __all__ = [
     "SparlingModel",
     "MotifNetConfig",
     "PaperHeadConfig",
-    "GridHeadConfig",
     "PointerHeadConfig",
     "Vocabulary",
 ]
 
-HeadConfig = PaperHeadConfig | GridHeadConfig | PointerHeadConfig
+HeadConfig = PaperHeadConfig | PointerHeadConfig
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,6 @@ class ModelConfig:
 def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Module:
     if isinstance(config, PaperHeadConfig):
         return PaperHead(config, num_motifs, vocab_size)
-    if isinstance(config, GridHeadConfig):
-        return GridHead(config, num_motifs, vocab_size)
     if isinstance(config, PointerHeadConfig):
         return PointerHead(config, num_motifs, vocab_size)
     raise TypeError(f"unknown head config {type(config).__name__}")

@@ -6,12 +6,10 @@ with teacher forcing (a causal mask inside); greedy decoding lives in the compos
 - ``PaperHead`` (preset ``paper``, spec §4.3–4.5): 1×1 conv C → 512 + 8×8 max-pool, a row
   BiLSTM, sinusoidal row positions, a 6-layer transformer encoder, a 6-layer transformer
   decoder (post-norm, d 512, 8 heads, ff 2048, dropout 0.1).
-- ``GridHead``: per-channel max-pool to a coarse grid, each cell a token carrying its pooled
-  values and 2-D Fourier features of its position, then a small pre-norm transformer
-  encoder–decoder (a scaled-down paper head).
-- ``PointerHead`` (presets ``cpu``/``smoke``): the strongest cells as tokens and a pointer
-  decoder; learns the DigitCircle order from ~50k samples where the standard decoder
-  plateaus for hundreds of thousands (see its docstring).
+- ``PointerHead`` (presets ``cpu``/``smoke``): the strongest cells (or each channel's
+  strongest pixels) as tokens and a pointer decoder. Fed ground-truth-like maps it learns the
+  DigitCircle order in 10–30k samples, where a standard transformer decoder of the same size
+  plateaus near 15 % exact match for 100k+ samples (measured in throwaway prototypes).
 
 A head may define ``auxiliary_loss(m, memory, targets)``, added to the loss (labels only).
 """
@@ -96,54 +94,6 @@ class PaperHead(nn.Module):
         rows, _ = self.row_lstm(rows)
         rows = rows.reshape(n, h, w, c) + self.row_positions[:h].view(1, h, 1, c)  # row index
         return self.encoder(self.dropout(rows).reshape(n, h * w, c))
-
-    def decode(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        return self.decoder(memory, tokens)
-
-
-@dataclass(frozen=True)
-class GridHeadConfig:
-    """A CPU-sized head (see the module docstring)."""
-
-    pool: int = 5
-    d_model: int = 64
-    heads: int = 4
-    encoder_layers: int = 2
-    decoder_layers: int = 2
-    feedforward: int = 256
-    fourier_features: int = 16
-    dropout: float = 0.0
-
-
-class GridHead(nn.Module):
-    def __init__(self, config: GridHeadConfig, num_motifs: int, vocab_size: int):
-        super().__init__()
-        d = config.d_model
-        self.pool = nn.MaxPool2d(config.pool)
-        self.value_proj = nn.Linear(num_motifs, d)
-        self.register_buffer("frequencies", torch.randn(2, config.fourier_features,
-                                                        generator=torch.Generator().manual_seed(0)) * 3.0,
-                             persistent=False)
-        self.position_proj = nn.Linear(2 * config.fourier_features, d)
-        layer = nn.TransformerEncoderLayer(d, config.heads, config.feedforward, config.dropout, batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
-        self.decoder = TokenDecoder(vocab_size, d, config.heads, config.decoder_layers, config.feedforward,
-                                    config.dropout, norm_first=True)
-
-    def _positions(self, h: int, w: int, device: torch.device) -> torch.Tensor:
-        """Fourier features of cell centres in [−1, 1]² → (H·W, 2F)."""
-        rows = (torch.arange(h, device=device) + 0.5) / h * 2 - 1
-        cols = (torch.arange(w, device=device) + 0.5) / w * 2 - 1
-        grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
-        angles = math.pi * grid @ self.frequencies
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)
-
-    def encode(self, m: torch.Tensor) -> torch.Tensor:
-        g = self.pool(m)  # (N, C, H', W')
-        n, c, h, w = g.shape
-        tokens = self.value_proj(g.permute(0, 2, 3, 1).reshape(n, h * w, c))
-        tokens = tokens + self.position_proj(self._positions(h, w, m.device))
-        return self.encoder(tokens)
 
     def decode(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.decoder(memory, tokens)
