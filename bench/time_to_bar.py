@@ -19,6 +19,7 @@ from sparling.annealing import density_key
 from sparling.experiments import evaluate, get_experiment, get_or_train, training_state
 from sparling.reports import PAPER_COLUMN, model_label, paper_digit_circle_numbers
 from sparling.store import RunStore
+from sparling.training import training_summary
 
 
 def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str) -> None:
@@ -27,12 +28,12 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     run = get_or_train(experiment, seed, store, device=device)
     wall = time.perf_counter() - started
     state = training_state(run)
-    passed = sorted({h["density"] for h in state.history if h["density"] > state.density}, reverse=True)
+    summary = training_summary(state, experiment.training)
     print(f"\n== {name} at preset {preset}, seed {seed}  (run {run.path})")
     print(f"wall time          {wall / 60:.1f} min (training {state.wall_seconds / 60:.1f} min)")
-    print(f"samples            {state.samples:,}")
-    print(f"optimizer steps    {state.samples // experiment.training.batch_size:,}")
-    print(f"densities passed   {len(passed)} (0.5 → {density_key(passed[-1]) if passed else '-'}); "
+    print(f"samples            {summary['samples']:,}")
+    print(f"optimizer steps    {summary['optimizer_steps']:,}")
+    print(f"densities passed   {summary['densities_passed']}; "
           f"final density {density_key(state.density)}, bar {density_key(experiment.bar)}")
     if state.density >= experiment.training.stop_density:
         print("the bar was NOT passed: training ended at max_samples")

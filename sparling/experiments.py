@@ -30,7 +30,7 @@ from sparling.presets import PRESETS, check_preset
 from sparling.sparsity import SparlingConfig
 from sparling.store import Run, RunStore
 from sparling.evaluation import Evaluation, cached_evaluation, evaluate_model, evaluation_name, load_model_at
-from sparling.training import TrainingConfig, TrainingState, resolve_device, train
+from sparling.training import LATEST, TrainingConfig, TrainingState, resolve_device, train
 
 DIGIT_CIRCLE_MIN_DENSITY = 4.492e-5  # δ_min: 4.492 motifs / (10 channels × 100·100); checked by a test
 
@@ -179,8 +179,7 @@ def evaluate(experiment: Experiment, seed: int, density: float, n: int, store: R
 
 def training_state(run: Run) -> TrainingState:
     """Counters and history of a run from its latest checkpoint (no model is built)."""
-    checkpoint = run.load_checkpoint("latest")
-    return TrainingState(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]))
+    return TrainingState.from_checkpoint(run.load_checkpoint(LATEST))
 
 
 __all__ = ["Experiment", "EXPERIMENTS", "PRESETS", "get_experiment", "get_run", "get_or_train", "check_seed", "evaluate",

@@ -26,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 __all__ = [
     "NONE",
+    "METRIC_NAMES",
     "CEMethod",
     "MotifLike",
     "MotifConfusion",
@@ -45,6 +46,9 @@ __all__ = [
     "exact_match_accuracy",
     "bootstrap_mean",
 ]
+
+METRIC_NAMES = ("FPE", "FNE", "CE", "E2EE")
+"""The reported errors, in the paper's order."""
 
 NONE = "none"
 """Label for "no prediction" (pred side) and "no true motif" (true side)."""

@@ -19,8 +19,6 @@ Paper conventions (REPRODUCTION_SPEC §6.5, §7.1, §7.6, §7.11, §7.12):
 from __future__ import annotations
 
 import os
-import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -34,7 +32,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from sparling.metrics import NONE, bootstrap_mean, default_channel_names
+from sparling.metrics import METRIC_NAMES, NONE, bootstrap_mean, default_channel_names
+from sparling.store import atomic_write, check_name
 
 __all__ = [
     "METRICS",
@@ -55,11 +54,10 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-METRICS = ("FPE", "FNE", "CE", "E2EE")
+METRICS = METRIC_NAMES
 _PALETTE = sns.color_palette("colorblind")
 METRIC_COLOURS = {m: _PALETTE[i] for i, m in enumerate(METRICS)}
 _MODEL_COLOURS = {"MT": _PALETTE[0], "ST": _PALETTE[1]}
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DPI = 150
 
 
@@ -83,26 +81,9 @@ def save(fig: plt.Figure, name: str) -> Path:
     """Write ``fig`` to ``<figures_dir()>/<name>.png`` (dpi 150, atomically) and return the path."""
     if name.endswith(".png"):
         name = name[: -len(".png")]
-    if not _NAME.fullmatch(name):
-        raise ValueError(f"figure name must match {_NAME.pattern!r} (no folders), got {name!r}")
-    folder = figures_dir()
-    path = folder / f"{name}.png"
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".png")
-    os.close(handle)
-    try:
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = figures_dir() / f"{check_name('figure name', name)}.png"
+    atomic_write(path, lambda f: fig.savefig(f, dpi=DPI, bbox_inches="tight", format="png"))
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 # --- inputs and motif maps ----------------------------------------------------------------------

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,10 +19,11 @@ import pandas as pd
 import torch
 
 import sparling
-from sparling.annealing import steps_above_bar, density_key, grid_index
+from sparling.annealing import density_key, grid_index, steps_above_bar
 from sparling.evaluation import Evaluation, load_model_at, trained_densities
 from sparling.experiments import Experiment, evaluate, get_or_train
-from sparling.metrics import bootstrap_mean, channel_to_symbol_hungarian
+from sparling.metrics import METRIC_NAMES, bootstrap_mean, channel_to_symbol_hungarian
+from sparling.store import atomic_write, check_name
 from sparling.training import resolve_device
 
 __all__ = [
@@ -53,13 +52,12 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-METRICS = ("FPE", "FNE", "CE", "E2EE")
+METRICS = METRIC_NAMES
 _FIELDS = {"FPE": "fpe", "FNE": "fne", "CE": "ce", "E2EE": "e2ee"}
 MODEL_LABELS = {"digit_circle_mt": "MT", "digit_circle_st": "ST"}
 PAPER_LABEL = "paper (9 seeds, GPU)"
 PAPER_COLUMN = f"{PAPER_LABEL} [%]"
 SMOKE_EVAL_SAMPLES = 50
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def eval_samples(preset: str, n: int) -> int:
@@ -203,8 +201,7 @@ def write_table(df: pd.DataFrame, name: str, provenance: Mapping[str, object]) -
     with ``pd.read_csv(path, comment="#")``."""
     if name.endswith(".csv"):
         name = name[: -len(".csv")]
-    if not _NAME.fullmatch(name):
-        raise ValueError(f"table name must match {_NAME.pattern!r} (no folders), got {name!r}")
+    check_name("table name", name)
     info = {"package version": sparling.__version__, "date": _dt.date.today().isoformat(), **provenance}
     lines = []
     for key, value in info.items():
@@ -215,22 +212,9 @@ def write_table(df: pd.DataFrame, name: str, provenance: Mapping[str, object]) -
     text_cells = (str(v) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c]) for v in df[c])
     if any("#" in str(c) for c in df.columns) or any("#" in v for v in text_cells):
         raise ValueError("table cells and headers may not contain '#' (it starts a comment when read back)")
-    folder = tables_dir()
-    path = folder / f"{name}.csv"
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".csv")
-    try:
-        with os.fdopen(handle, "w", newline="") as f:
-            f.writelines(lines)
-            df.to_csv(f, index=False)
-            f.flush()
-            os.fsync(f.fileno())
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = tables_dir() / f"{name}.csv"
+    csv = "".join(lines) + df.to_csv(index=False)
+    atomic_write(path, lambda f: f.write(csv.encode()))
     return path
 
 

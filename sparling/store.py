@@ -60,7 +60,8 @@ class RunLockedError(StoreError):
     """Another process holds the run's lock."""
 
 
-def _check_name(kind: str, value: str) -> str:
+def check_name(kind: str, value: str) -> str:
+    """``value`` if it is a single safe path component (letters, digits, '.', '_', '-'), else a ValueError."""
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValueError(f"{kind} must match {_NAME.pattern!r} (a single path component), got {value!r}")
     return value
@@ -88,7 +89,7 @@ def _config_json(config: object) -> Any:
 
 def run_key(experiment: str, config: object, seed: int) -> str:
     """16-hex-char sha256 of the canonical JSON of (experiment, config dataclass, seed, schema)."""
-    _check_name("experiment", experiment)
+    check_name("experiment", experiment)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r} ({type(seed).__name__})")
     doc = {"experiment": experiment, "seed": seed, "schema_version": SCHEMA_VERSION, "config": _config_json(config)}
@@ -96,7 +97,7 @@ def run_key(experiment: str, config: object, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write ``path`` via a temp file in the same directory, fsync and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
@@ -105,7 +106,9 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             write(tmp)
             tmp.flush()
             os.fsync(tmp.fileno())
-        os.chmod(tmp.name, 0o644)  # temp files are created private; the store is readable like any file
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp.name, 0o666 & ~mask)  # temp files are created private; give the usual mode
         os.replace(tmp.name, path)
     except BaseException:
         Path(tmp.name).unlink(missing_ok=True)
@@ -118,7 +121,7 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def _write_json_file(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def _read_json_file(path: Path) -> Any:
@@ -177,7 +180,7 @@ class Run:
         _write_json_file(path, self.manifest)
 
     def _checkpoint_path(self, name: str) -> Path:
-        return self.path / "checkpoints" / f"{_check_name('checkpoint name', name)}.pt"
+        return self.path / "checkpoints" / f"{check_name('checkpoint name', name)}.pt"
 
     def save_checkpoint(self, name: str, payload: dict[str, Any]) -> None:
         """Atomically save ``payload`` (plain data + state_dicts) as ``checkpoints/<name>.pt``."""
@@ -187,7 +190,7 @@ class Run:
             raise ValueError(f"checkpoint payload may not contain the store's keys {clash}")
         self.write_manifest()
         data = {**payload, "schema_version": SCHEMA_VERSION, "run_key": self.key}
-        _atomic_write(path, lambda f: torch.save(data, f))
+        atomic_write(path, lambda f: torch.save(data, f))
 
     def load_checkpoint(self, name: str) -> dict[str, Any]:
         """Load ``checkpoints/<name>.pt`` on CPU with ``weights_only=True``; returns the payload."""
@@ -220,7 +223,7 @@ class Run:
         return self._checkpoint_path(name).is_file()
 
     def _json_path(self, name: str) -> Path:
-        if _check_name("JSON name", name) == Path(_MANIFEST).stem:
+        if check_name("JSON name", name) == Path(_MANIFEST).stem:
             raise ValueError(f"JSON name {name!r} is reserved for the run manifest")
         return self.path / f"{name}.json"
 
@@ -237,7 +240,7 @@ class Run:
     def mark_complete(self) -> None:
         """Record that training finished."""
         self.write_manifest()
-        _atomic_write(self.path / _COMPLETE, lambda f: None)
+        atomic_write(self.path / _COMPLETE, lambda f: None)
 
     @property
     def is_complete(self) -> bool:

@@ -83,6 +83,10 @@ class TrainingState:
     wall_seconds: float = 0.0
     history: list[dict] = field(default_factory=list)  # one entry per validation
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict) -> "TrainingState":
+        return cls(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]))
+
 
 def resolve_device(device: str) -> torch.device:
     """"auto" → cuda if available, else cpu; anything else is passed to torch.device."""
@@ -130,7 +134,7 @@ def _restore(run: CheckpointStore, model: SparlingModel, optimizer: torch.optim.
     except (RuntimeError, ValueError, KeyError) as error:
         raise ValueError(f"checkpoint {LATEST!r} of this run does not match its model or config: {error}") from error
     torch.set_rng_state(checkpoint["rng"])
-    return TrainingState(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]))
+    return TrainingState.from_checkpoint(checkpoint)
 
 
 def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: int, run: CheckpointStore,
