@@ -48,7 +48,8 @@ class Motif:
 class Sample:
     """One input with its output sequence and motif ground truth.
 
-    ``x`` is float32 with the domain's spatial shape (no channel axis); ``y`` is the output
+    ``x`` is float32 with the domain's spatial shape (no channel axis), or
+    ``(in_channels, *input_shape)`` for a domain with ``in_channels > 1``; ``y`` is the output
     token sequence; ``motifs`` are in generation order.
     """
 
@@ -87,7 +88,8 @@ class Domain(Protocol):
     def batch(
         self, split_seed: int, start: int, count: int
     ) -> tuple[np.ndarray, list[tuple[str, ...]], list[tuple[Motif, ...]]]:
-        """Samples ``start .. start+count-1``: x as (count, 1, *input_shape) float32, ys, motifs."""
+        """Samples ``start .. start+count-1``: x as (count, in_channels, *input_shape) float32
+        (in_channels = 1 unless the domain says otherwise), ys, motifs."""
         ...
 
 
@@ -99,6 +101,16 @@ class BaseDomain(abc.ABC):
     symbols: tuple[str, ...]
     input_shape: tuple[int, ...]
     max_output_length: int
+    in_channels: int = 1
+    """Input channels; a sample's x is (*input_shape) when 1, else (in_channels, *input_shape)."""
+    motif_evaluation_split: int | None = TEST_SPLIT
+    """Where motif metrics are measured: the first n samples of this split, or (None) the samples
+    ``sample(RandomState(i))``, i < n, as the authors do for DigitCircle (spec §6.3)."""
+
+    @property
+    def motif_symbols(self) -> tuple[str, ...]:
+        """The symbols a ground-truth motif can carry (the output symbols unless a domain says otherwise)."""
+        return self.symbols
 
     @abc.abstractmethod
     def sample(self, rng: np.random.RandomState) -> Sample:
@@ -119,17 +131,35 @@ class BaseDomain(abc.ABC):
     ) -> tuple[np.ndarray, list[tuple[str, ...]], list[tuple[Motif, ...]]]:
         """Samples ``start .. start+count-1`` of split ``split_seed``.
 
-        Returns x stacked as (count, 1, *input_shape) float32, the list of ys and the list
-        of motif tuples.
+        Returns x stacked as (count, in_channels, *input_shape) float32, the list of ys and
+        the list of motif tuples.
         """
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
-        x = np.empty((count, 1, *self.input_shape), dtype=np.float32)
+        x = np.empty((count, self.in_channels, *self.input_shape), dtype=np.float32)
         ys: list[tuple[str, ...]] = []
         motifs: list[tuple[Motif, ...]] = []
         for k in range(count):
             s = self.sample_at(split_seed, start + k)
-            x[k, 0] = s.x
+            self._put(x, k, s)
             ys.append(s.y)
             motifs.append(s.motifs)
         return x, ys, motifs
+
+    def _put(self, x: np.ndarray, k: int, sample: Sample) -> None:
+        if self.in_channels == 1:
+            x[k, 0] = sample.x
+        else:
+            x[k] = sample.x
+
+    def motif_evaluation_batch(self, start: int, count: int
+                               ) -> tuple[np.ndarray, list[tuple[str, ...]], list[tuple[Motif, ...]]]:
+        """Samples ``start .. start+count-1`` of the motif-evaluation stream (see
+        ``motif_evaluation_split``), stacked as ``batch`` does."""
+        if self.motif_evaluation_split is not None:
+            return self.batch(self.motif_evaluation_split, start, count)
+        samples = [self.sample(np.random.RandomState(i)) for i in range(start, start + count)]
+        x = np.empty((count, self.in_channels, *self.input_shape), dtype=np.float32)
+        for k, s in enumerate(samples):
+            self._put(x, k, s)
+        return x, [s.y for s in samples], [s.motifs for s in samples]
