@@ -23,12 +23,14 @@ from sparling.metrics import (
     end_to_end_error,
     exact_match_accuracy,
     motif_errors,
+    motif_identification_error,
 )
 from sparling.models import SparlingModel
-from sparling.training import PHASE_PREFIX, phase_checkpoint_name
+from sparling.training import PHASE_PREFIX, SNAPSHOT_PREFIX, phase_checkpoint_name
 
 __all__ = ["Evaluation", "load_model_at", "motif_confusion", "end_to_end", "evaluate_model", "trained_densities",
-           "cached_evaluation", "evaluation_name"]
+           "cached_evaluation", "evaluation_name", "IdentificationPoint", "identification_point", "snapshot_names",
+           "load_snapshot"]
 
 
 @dataclass(frozen=True)
@@ -85,19 +87,19 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def motif_confusion(model: SparlingModel, domain: Domain, n: int, batch_size: int = 100) -> tuple[MotifConfusion, float]:
-    """Confusion of (channel, true symbol) over samples RandomState(i), i < n; and the
-    realised density (fraction of nonzero motif-map entries)."""
+    """Confusion of (channel, true symbol) over the domain's first n motif-evaluation samples
+    (``domain.motif_evaluation_batch``); and the realised density (fraction of nonzero motif-map
+    entries)."""
     names = default_channel_names(model.config.motif_net.num_motifs)
-    conf = MotifConfusion(channels=names, symbols=list(domain.symbols))
+    conf = MotifConfusion(channels=names, symbols=list(domain.motif_symbols))
     nonzero, total = 0, 0
     for start in range(0, n, batch_size):
-        samples = [domain.sample(np.random.RandomState(i)) for i in range(start, min(n, start + batch_size))]
-        x = torch.from_numpy(np.stack([s.x for s in samples])[:, None]).to(_device_of(model))
-        maps = model.motif_map(x).float().cpu().numpy()
+        x, _, motifs = domain.motif_evaluation_batch(start, min(batch_size, n - start))
+        maps = model.motif_map(torch.from_numpy(x).to(_device_of(model))).float().cpu().numpy()
         nonzero += int(np.count_nonzero(maps))
         total += maps.size
-        for m, s in zip(maps, samples):
-            conf.add(count_motif_matches(m, s.motifs, names))
+        for m, true in zip(maps, motifs):
+            conf.add(count_motif_matches(m, true, names))
     return conf, nonzero / max(total, 1)
 
 
@@ -132,3 +134,51 @@ def cached_evaluation(run, name: str) -> Evaluation | None:
 def evaluation_name(density: float, n: int) -> str:
     return f"eval-{density_key(density)}-n{n}"
 
+
+
+# --- the theorem's (E, E_m) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdentificationPoint:
+    """One checkpoint in the theorem's picture: E (exact-match error, the theorem's end-to-end
+    error), E_m (``sparling.metrics.MotifIdentification``) and E2EE, on the same n test samples."""
+
+    samples: int
+    density: float
+    n: int
+    error: float
+    motif_error: float
+    e2ee: float
+
+
+def snapshot_names(checkpoint_names: list[str]) -> list[str]:
+    """The run's snapshots, oldest first."""
+    return sorted(n for n in checkpoint_names if n.startswith(SNAPSHOT_PREFIX))
+
+
+def load_snapshot(model: SparlingModel, run, name: str) -> tuple[SparlingModel, dict]:
+    """Load snapshot ``name`` into ``model`` (eval mode); returns it and the checkpoint's counters."""
+    checkpoint = run.load_checkpoint(name)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        raise ValueError(f"checkpoint {name} of run {run.path} does not match the experiment's model: {error}") from error
+    return model.eval(), {"samples": checkpoint["samples"], "density": checkpoint["density"]}
+
+
+@torch.no_grad()
+def identification_point(model: SparlingModel, domain: Domain, n: int, samples: int, density: float,
+                         batch_size: int = 256) -> IdentificationPoint:
+    """E, E_m and E2EE of an eval-mode model on the first n test samples."""
+    maps, motifs, preds, trues = [], [], [], []
+    for start in range(0, n, batch_size):
+        x, ys, true_motifs = domain.batch(TEST_SPLIT, start, min(batch_size, n - start))
+        x = torch.from_numpy(x).to(_device_of(model))
+        maps += list(model.motif_map(x).float().cpu().numpy())
+        motifs += true_motifs
+        preds += model.predict(x, domain.max_output_length)
+        trues += ys
+    return IdentificationPoint(samples, density, n, 1.0 - exact_match_accuracy(preds, trues),
+                               motif_identification_error(maps, motifs, domain.motif_symbols),
+                               end_to_end_error(preds, trues))

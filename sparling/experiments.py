@@ -17,20 +17,27 @@ density grid, stopping density δ_min and metrics at every preset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import torch
 
 from sparling.annealing import AnnealingConfig, bar_density, grid_density
-from sparling.domains.digit_circle import DigitCircleConfig, DigitCircleDomain
+from sparling.domains import Domain
+from sparling.domains.audio_digits import AudioDigitsConfig
+from sparling.domains.digit_circle import DigitCircleConfig
+from sparling.domains.toy import ToySequenceConfig
 from sparling.metrics import CEMethod
-from sparling.models import ModelConfig, MotifNetConfig, PaperHeadConfig, PointerHeadConfig, SparlingModel
+from sparling.models import CTCHeadConfig, ModelConfig, MotifNetConfig, PaperHeadConfig, PointerHeadConfig, SparlingModel
 from sparling.presets import PRESETS, check_preset
 from sparling.sparsity import SparlingConfig
 from sparling.store import Run, RunStore
-from sparling.evaluation import Evaluation, cached_evaluation, evaluate_model, evaluation_name, load_model_at
+from sparling.evaluation import (Evaluation, IdentificationPoint, cached_evaluation, evaluate_model, evaluation_name,
+                                 identification_point, load_model_at, load_snapshot, snapshot_names)
+from sparling.theory import minimal_density
 from sparling.training import LATEST, TrainingConfig, TrainingState, resolve_device, train
+
+DomainConfig = DigitCircleConfig | ToySequenceConfig | AudioDigitsConfig
 
 DIGIT_CIRCLE_MIN_DENSITY = 4.492e-5  # δ_min: 4.492 motifs / (10 channels × 100·100); checked by a test
 
@@ -41,14 +48,14 @@ class Experiment:
 
     name: str
     preset: str
-    domain: DigitCircleConfig
+    domain: DomainConfig
     model: ModelConfig
     training: TrainingConfig
     ce_method: CEMethod = "hungarian"
     seeds: tuple[int, ...] = (1,)
 
-    def build_domain(self) -> DigitCircleDomain:
-        return DigitCircleDomain(self.domain)
+    def build_domain(self) -> Domain:
+        return self.domain.build()
 
     def build_model(self, seed: int) -> SparlingModel:
         """The model with seeded initialisation (the global torch RNG is left as it was)."""
@@ -69,7 +76,7 @@ class Experiment:
 
 @dataclass(frozen=True)
 class RunConfig:
-    domain: DigitCircleConfig
+    domain: DomainConfig
     model: ModelConfig
     training: TrainingConfig
 
@@ -84,16 +91,21 @@ def _paper(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, .
 
 
 def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
+    # One token per channel: each digit occurs at most once per image, so one suffices, and a
+    # channel that carries two digits cannot show both to the head (it must split them).
     model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=True), SparlingConfig(per_channel=per_channel),
-                        PointerHeadConfig(per_channel_tokens=2))
+                        PointerHeadConfig(per_channel_tokens=1))
     training = TrainingConfig(
         batch_size=32, learning_rate=2e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=6400, grad_clip=1.0,
         max_samples=400_000, val_every=5120, val_samples=1024, val_batch_size=256,
         stop_density=DIGIT_CIRCLE_MIN_DENSITY,
         # The target starts at 0 and decays 3 % per validation: the density moves one grid step
         # per validation unless accuracy dropped by more than that, so every phase trains for
-        # 5,120 samples and the head learns the order while the map sparsifies.
+        # 5,120 samples and the head learns the order while the map sparsifies. The head
+        # learns the circular order once the map is clean, near the bar: the bar phase gets
+        # at least 10 validations.
         annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=6e-6),
+        final_phase_samples=51_200,
     )
     return model, training, (1,)
 
@@ -125,9 +137,94 @@ def _digit_circle(name: str, per_channel: bool) -> Callable[[str], Experiment]:
     return build
 
 
+# --- the theorem's toy domain ----------------------------------------------------------------
+
+TOY_DOMAIN = ToySequenceConfig()
+TOY_MOTIF_CHANNELS = TOY_DOMAIN.num_symbols
+TOY_TRUE_DENSITY = minimal_density(TOY_DOMAIN.mean_motifs, TOY_MOTIF_CHANNELS, TOY_DOMAIN.length)
+TOY_DENSITY_MULTIPLES = (1, 2, 4, 8)
+
+
+def _toy(multiple: int) -> Callable[[str], Experiment]:
+    """Anneal down to exactly multiple·δ* of the toy domain, then hold it to the end of the
+    budget, with a snapshot every validation. Receptive field 9 = the domain's largest
+    non-overlapping one."""
+    def build(preset: str) -> Experiment:
+        check_preset(preset)
+        units = (TOY_DOMAIN.max_receptive_field - 1) // 4
+        model = ModelConfig(
+            MotifNetConfig(hidden=16, residual_units=units, num_motifs=TOY_MOTIF_CHANNELS, spatial_dims=1),
+            SparlingConfig(per_channel=True),
+            CTCHeadConfig(hidden=32),
+        )
+        every, samples, seeds = {"smoke": (16, 256, (1,)), "cpu": (2048, 57_344, (1, 2, 3)),
+                                 "paper": (4096, 196_608, tuple(range(1, 10)))}[preset]
+        batch = 8 if preset == "smoke" else 32
+        training = TrainingConfig(
+            batch_size=batch, learning_rate=2e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=every,
+            grad_clip=1.0, max_samples=samples, val_every=every, val_samples=min(512, every), val_batch_size=256,
+            stop_density=0.0, hold_density=multiple * TOY_TRUE_DENSITY, snapshot_every=every,
+            # one grid step per validation while accuracy holds (as the cpu DigitCircle schedule);
+            # at smoke, one step at every validation
+            annealing=(AnnealingConfig(initial_target=0.0, min_target=-1.0, target_decay_per_sample=1.0)
+                       if preset == "smoke" else AnnealingConfig(initial_target=0.0, target_decay_per_sample=0.03 / every)),
+        )
+        return Experiment(f"toy_density_{multiple}x", preset, TOY_DOMAIN, model, training, "hungarian", seeds)
+    return build
+
+
+# --- AudioMNISTSequence -----------------------------------------------------------------------
+
+AUDIO_DOMAIN = AudioDigitsConfig()
+AUDIO_MIN_DENSITY = minimal_density(AUDIO_DOMAIN.mean_digits, 10, AUDIO_DOMAIN.n_frames)  # 7.5 / (10·642)
+
+
+def audio_digits(preset: str, source: str = "synthesized", audiomnist_path: str | None = None) -> Experiment:
+    """``audio_digits_mt`` at ``preset`` on the synthesized speakers (default) or on a local copy of
+    AudioMNIST (``source="audiomnist"``, path or ``$SPARLING_AUDIOMNIST``); the source is part of the run key."""
+    experiment = _audio_digits(preset)
+    if source == "synthesized" and audiomnist_path is None:
+        return experiment
+    return replace(experiment, domain=AudioDigitsConfig(source=source, audiomnist_path=audiomnist_path))
+
+
+def _audio_digits(preset: str) -> Experiment:
+    """Spec §4–§5 (aum-2ka1): 1-D ĝ over time with the 64 mel bands as input channels, receptive
+    field 33 frames (8 residual units), 10 motif channels, BatchNorm without affine and the
+    accumulated per-channel threshold, majority CE. ``cpu``: ĝ at width 32 and the CTC head
+    (the output lists the motifs in time order); ``paper``: the authors' width 64 and head."""
+    check_preset(preset)
+    sparsity = SparlingConfig(per_channel=True, affine=False)
+    motif_net = MotifNetConfig(in_channels=64, hidden={"smoke": 4, "cpu": 32, "paper": 64}[preset], residual_units=8,
+                               num_motifs=10, spatial_dims=1)
+    if preset == "paper":
+        model = ModelConfig(motif_net, sparsity, PaperHeadConfig(spatial_dims=1))
+        training = TrainingConfig(batch_size=8, max_samples=60_000_000, val_every=20_000, val_samples=10_000,
+                                  stop_density=AUDIO_MIN_DENSITY)
+        seeds = tuple(range(1, 10))
+    elif preset == "cpu":
+        model = ModelConfig(motif_net, sparsity, CTCHeadConfig(hidden=64, kernel=3, layers=2))
+        training = TrainingConfig(
+            batch_size=16, learning_rate=2e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=2048, grad_clip=1.0,
+            max_samples=200_000, val_every=2048, val_samples=512, val_batch_size=128, stop_density=AUDIO_MIN_DENSITY,
+            annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=0.03 / 2048),
+        )
+        seeds = (1,)
+    else:
+        model = ModelConfig(motif_net, sparsity, CTCHeadConfig(hidden=8, layers=1))
+        training = TrainingConfig(batch_size=4, learning_rate=1e-3, max_samples=32, val_every=8, val_samples=8,
+                                  val_batch_size=8, stop_density=grid_density(3) * 0.99,
+                                  annealing=AnnealingConfig(initial_target=0.0, min_target=-1.0,
+                                                            target_decay_per_sample=1.0))
+        seeds = (1,)
+    return Experiment("audio_digits_mt", preset, AUDIO_DOMAIN, model, training, "majority", seeds)
+
+
 EXPERIMENTS: dict[str, Callable[[str], Experiment]] = {
+    "audio_digits_mt": _audio_digits,
     "digit_circle_mt": _digit_circle("digit_circle_mt", per_channel=True),
     "digit_circle_st": _digit_circle("digit_circle_st", per_channel=False),
+    **{f"toy_density_{k}x": _toy(k) for k in TOY_DENSITY_MULTIPLES},
 }
 
 
@@ -184,3 +281,23 @@ def training_state(run: Run) -> TrainingState:
 
 __all__ = ["Experiment", "EXPERIMENTS", "PRESETS", "get_experiment", "get_run", "get_or_train", "check_seed", "evaluate",
            "training_state", "DIGIT_CIRCLE_MIN_DENSITY"]
+
+
+def theorem_points(experiment: Experiment, seed: int, n: int, store: RunStore | None = None,
+                   device: str = "auto") -> list[IdentificationPoint]:
+    """(E, E_m, E2EE) on n test samples of every snapshot a trained run took at its held density
+    (cached in the run)."""
+    run = get_run(experiment, seed, store)
+    name = f"theorem-points-n{n}"
+    try:
+        return [IdentificationPoint(**p) for p in run.read_json(name)]
+    except FileNotFoundError:
+        pass
+    domain, model = experiment.build_domain(), experiment.build_model(seed).to(resolve_device(device))
+    points = []
+    for snapshot in snapshot_names(run.checkpoint_names()):
+        model, counters = load_snapshot(model, run, snapshot)
+        if counters["density"] == experiment.training.hold_density:
+            points.append(identification_point(model, domain, n, counters["samples"], counters["density"]))
+    run.write_json(name, [asdict(p) for p in points])
+    return points

@@ -45,6 +45,8 @@ __all__ = [
     "end_to_end_error",
     "exact_match_accuracy",
     "bootstrap_mean",
+    "MotifIdentification",
+    "motif_identification_error",
 ]
 
 METRIC_NAMES = ("FPE", "FNE", "CE", "E2EE")
@@ -384,6 +386,69 @@ def exact_match_accuracy(preds: Sequence[Sequence], trues: Sequence[Sequence]) -
     if not len(preds):
         return float("nan")
     return float(np.mean([list(p) == list(t) for p, t in zip(preds, trues)]))
+
+
+# ---------------------------------------------------------------------------------------------
+# the theorem's motif error E_m
+# ---------------------------------------------------------------------------------------------
+
+
+class MotifIdentification:
+    """The Motif Identifiability Theorem's IoU-style motif error, accumulated over samples.
+
+    Operational definition: a true motif is *uniquely covered* by channel c when its footprint
+    holds exactly one activation (one nonzero entry, over all channels) and it is in channel c.
+    ``unique[s, c]`` counts the true motifs of symbol s uniquely covered by channel c. After the
+    channel ↔ symbol permutation that maximises them (Hungarian), u = Σ unique[s, π(s)] and
+
+        E_m = 1 − u / Σ_samples max(#activations, #true motifs).
+
+    So a shift inside the footprint and a renaming of channels cost nothing; a second activation
+    in a footprint, a missing motif, a wrong channel or an activation outside every footprint
+    all raise E_m.
+    """
+
+    def __init__(self, symbols: Sequence[str], num_channels: int) -> None:
+        self.symbols = list(symbols)
+        self.index = {s: i for i, s in enumerate(self.symbols)}
+        self.unique = np.zeros((len(self.symbols), num_channels), dtype=np.int64)
+        self.denominator = 0
+
+    def add(self, motif_map: np.ndarray, true_motifs: Iterable[MotifLike]) -> "MotifIdentification":
+        """One sample: ``motif_map`` (C, *spatial), non-negative; its true motifs."""
+        m = np.asarray(motif_map)
+        if m.shape[0] != self.unique.shape[1]:
+            raise ValueError(f"motif_map has {m.shape[0]} channels, expected {self.unique.shape[1]}")
+        active = np.argwhere(m > 0)  # (K, 1 + spatial dims)
+        motifs = list(true_motifs)
+        for motif in motifs:
+            bounds = _footprint_bounds(motif.footprint, m.shape[1:])
+            inside = np.all((active[:, 1:] >= bounds[:, 0]) & (active[:, 1:] < bounds[:, 1]), axis=1)
+            if inside.sum() == 1:
+                self.unique[self.index[motif.symbol], active[inside][0, 0]] += 1
+        self.denominator += max(len(active), len(motifs))
+        return self
+
+    @property
+    def permutation(self) -> dict[str, int]:
+        """symbol → channel maximising the uniquely covered motifs."""
+        rows, cols = linear_sum_assignment(self.unique, maximize=True)
+        return {self.symbols[r]: int(c) for r, c in zip(rows, cols)}
+
+    @property
+    def error(self) -> float:
+        rows, cols = linear_sum_assignment(self.unique, maximize=True)
+        return 1.0 - _ratio(float(self.unique[rows, cols].sum()), float(self.denominator))
+
+
+def motif_identification_error(motif_maps: Iterable[np.ndarray], motifs: Iterable[Iterable[MotifLike]],
+                               symbols: Sequence[str]) -> float:
+    """E_m over samples (see ``MotifIdentification``); ``nan`` when there is nothing to count."""
+    result: MotifIdentification | None = None
+    for m, true in zip(motif_maps, motifs):
+        result = result or MotifIdentification(symbols, np.asarray(m).shape[0])
+        result.add(m, true)
+    return float("nan") if result is None else result.error
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,6 +51,9 @@ __all__ = [
     "reorder_confusion",
     "confusion_matrix",
     "paired_scatter",
+    "theorem_scatter",
+    "information_bound",
+    "spectrogram_motifs",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -392,3 +395,74 @@ def confusion_matrix(table: pd.DataFrame, ax: plt.Axes, title: str | None = None
     if title:
         ax.set_title(title)
     return percent
+
+
+# --- the theorem's setting ----------------------------------------------------------------------
+
+
+def theorem_scatter(frame: pd.DataFrame, ax: plt.Axes, k: float | None = None,
+                    floors: Mapping[int, float] | None = None, title: str | None = None) -> plt.Axes:
+    """E_m against E for the held snapshots, one colour per multiple of δ*; the line E_m = k·E
+    (the empirical k at δ*) and each multiple's counting floor (dotted)."""
+    _check_columns(frame, ["multiple", "held", "E", "E_m"])
+    held = frame[frame.held]
+    palette = dict(zip(sorted(held.multiple.unique()), _PALETTE))
+    for multiple, group in held.groupby("multiple"):
+        label = "δ = δ*" if multiple == 1 else f"δ = {multiple}·δ*"
+        ax.scatter(group.E, group.E_m, s=18, alpha=0.75, color=palette[multiple], label=label)
+        if floors and multiple in floors and floors[multiple] > 0:
+            ax.axhline(floors[multiple], color=palette[multiple], ls=":", lw=1)
+    if k is not None and np.isfinite(k):
+        e = np.linspace(0, 1, 100)
+        ax.plot(e, np.minimum(k * e, 1), color="0.3", lw=1.2, ls="--", label=f"E_m = {k:.2f}·E (δ*)")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="end-to-end error E (exact match)",
+           ylabel="motif error E_m", title=title)
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def information_bound(densities: np.ndarray, curves: Mapping[str, np.ndarray], needed_bits: float, ax: plt.Axes,
+                      marks: Mapping[str, float] | None = None, title: str | None = None) -> plt.Axes:
+    """Bits a motif map can carry against δ (one curve per η) with the bits the true layout needs
+    (horizontal line) and vertical marks (e.g. δ*)."""
+    for label, bits in curves.items():
+        ax.plot(densities, bits, label=label)
+    ax.axhline(needed_bits, color="0.2", lw=1.2, ls="--", label=f"layout entropy {needed_bits:.1f} bits")
+    for label, density in (marks or {}).items():
+        ax.axvline(density, color="0.5", lw=1, ls=":")
+        ax.annotate(label, (density, needed_bits), textcoords="offset points", xytext=(3, 6), fontsize="small")
+    ax.set(xscale="log", yscale="log", xlabel="density δ", ylabel="bits per input", title=title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+# --- 1-D domains ----------------------------------------------------------------------------------
+
+
+def spectrogram_motifs(spectrogram: np.ndarray, motif_map: np.ndarray, channel_to_symbol: Mapping[str, str],
+                       motifs: Sequence, ax: plt.Axes, frames_per_second: float | None = None,
+                       channel_names: Sequence[str] | None = None, title: str | None = None) -> plt.Axes:
+    """A log-mel spectrogram (mels, frames) with the true motifs as shaded frame intervals labelled by
+    their symbol (bottom) and every nonzero motif-map activation (C, frames) as a dot above it,
+    labelled "<channel>→<mapped symbol>". Time in seconds when ``frames_per_second`` is given."""
+    mels, frames = spectrogram.shape
+    scale = 1.0 / frames_per_second if frames_per_second else 1.0
+    ax.imshow(spectrogram, origin="lower", aspect="auto", cmap="magma", extent=(0, frames * scale, 0, mels))
+    for motif in motifs:
+        span = motif.footprint[0]
+        ax.axvspan(span.start * scale, span.stop * scale, ymin=0, ymax=0.08, color="white", alpha=0.8)
+        ax.text((span.start + span.stop) / 2 * scale, mels * 0.04, motif.symbol, ha="center", va="center",
+                fontsize=10, fontweight="bold", color="black")
+    names = default_channel_names(motif_map.shape[0]) if channel_names is None else list(channel_names)
+    colours = dict(zip(names, sns.color_palette("husl", len(names))))
+    channels, positions = np.nonzero(motif_map)
+    for channel, position in zip(channels, positions):
+        name = names[channel]
+        y = mels * (0.2 + 0.7 * channel / max(len(names) - 1, 1))
+        ax.plot(position * scale, y, "o", color=colours[name], markersize=6, markeredgecolor="black",
+                markeredgewidth=0.6)
+        ax.annotate(f"{name}→{channel_to_symbol.get(name, '?')}", (position * scale, y), xytext=(0, 6),
+                    textcoords="offset points", ha="center", fontsize=8, fontweight="bold", color="white")
+    ax.set(xlabel="time [s]" if frames_per_second else "frame", ylabel="mel band", title=title)
+    ax.grid(False)
+    return ax

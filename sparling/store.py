@@ -69,9 +69,13 @@ def check_name(kind: str, value: str) -> str:
 
 def _plain(value: Any) -> Any:
     """Dataclass → {"type": class name, **fields} (so two configs with equal fields but
-    different classes differ), tuples → lists, everything else as is."""
+    different classes differ), tuples → lists, everything else as is.
+
+    Fields set to None are left out: an optional feature that is off (None) adds nothing to a
+    run's key, so adding one to a config keeps the keys of every run stored before."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"type": type(value).__name__, **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {"type": type(value).__name__, **{k: _plain(v) for k, v in fields.items() if v is not None}}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

@@ -8,6 +8,13 @@ density are saved as that density's phase checkpoint (``density-<δ:.6e>``); a `
 checkpoint (model, optimizer, annealer, counters, history, RNG) after every validation makes
 an interrupted run resume where it stopped. Training ends when δ < ``stop_density`` (δ_min)
 or after ``max_samples``.
+
+``final_phase_samples`` keeps the step that would end training (the one below
+``stop_density``) from happening before that many samples were trained at the last density
+(the bar): the weights evaluated at the bar get that much training there. Two options serve the
+theorem's experiments: ``hold_density`` stops the annealing there (a step that would go below it
+lands exactly on it, and the density then stays), and ``snapshot_every`` also saves the weights
+every that many samples (``snapshot-<samples>``).
 """
 
 from __future__ import annotations
@@ -26,11 +33,17 @@ from sparling.models import SparlingModel
 
 LATEST = "latest"
 PHASE_PREFIX = "density-"
+SNAPSHOT_PREFIX = "snapshot-"
 
 
 def phase_checkpoint_name(density: float) -> str:
     """Name of the checkpoint holding the weights at the end of ``density``'s phase."""
     return f"{PHASE_PREFIX}{density_key(density)}"
+
+
+def snapshot_name(samples: int) -> str:
+    """Name of the snapshot taken after ``samples`` training samples (zero-padded: sorts by time)."""
+    return f"{SNAPSHOT_PREFIX}{samples:012d}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,9 @@ class TrainingConfig:
     initial_density: float = 0.5
     stop_density: float = 4.492e-5
     annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
+    hold_density: float | None = None  # anneal down to exactly this density, then hold it
+    final_phase_samples: int | None = None  # train at least this many samples at the last density ≥ stop_density
+    snapshot_every: int | None = None  # also save the weights every this many samples
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_samples", "val_every", "val_samples", "val_batch_size"):
@@ -61,6 +77,12 @@ class TrainingConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 < self.initial_density <= 1:
             raise ValueError(f"initial_density must be in (0, 1], got {self.initial_density}")
+        if self.hold_density is not None and not 0 < self.hold_density <= self.initial_density:
+            raise ValueError(f"hold_density must be in (0, initial_density], got {self.hold_density}")
+        if self.final_phase_samples is not None and self.final_phase_samples < 1:
+            raise ValueError(f"final_phase_samples must be >= 1, got {self.final_phase_samples}")
+        if self.snapshot_every is not None and (self.snapshot_every < 1 or self.snapshot_every % self.batch_size):
+            raise ValueError(f"snapshot_every ({self.snapshot_every}) must be a positive multiple of batch_size")
 
 
 class CheckpointStore(Protocol):
@@ -137,6 +159,15 @@ def _restore(run: CheckpointStore, model: SparlingModel, optimizer: torch.optim.
     return TrainingState.from_checkpoint(checkpoint)
 
 
+def _phase_start(history: list[dict], density: float) -> int:
+    """Samples seen when training at ``density`` began (densities only decrease)."""
+    start = 0
+    for entry in history:
+        if entry["density"] != density:
+            start = entry["samples"]
+    return start
+
+
 def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: int, run: CheckpointStore,
           device: str | torch.device = "cpu", progress: bool = True) -> TrainingState:
     """Train ``model`` on ``domain``'s split ``seed`` (resuming from ``run``'s latest checkpoint).
@@ -181,10 +212,19 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
             losses.append(ce.item())
             state.samples += config.batch_size
             bar.update(config.batch_size)
+            if config.snapshot_every and state.samples % config.snapshot_every == 0:
+                run.save_checkpoint(snapshot_name(state.samples), {
+                    "model": model.state_dict(), "density": state.density, "samples": state.samples,
+                })
             if state.samples % config.val_every == 0:
                 accuracy = validation_accuracy(model, domain, config, device)
                 target_before = annealer.target
                 new_density = annealer.update(state.density, state.samples, accuracy)
+                if config.hold_density:
+                    new_density = max(new_density, config.hold_density)
+                if (config.final_phase_samples and new_density < config.stop_density
+                        and state.samples - _phase_start(state.history, state.density) < config.final_phase_samples):
+                    new_density = state.density  # the last phase (the bar) is not over yet
                 state.wall_seconds = time.perf_counter() - started
                 state.history.append({
                     "samples": state.samples, "density": state.density, "accuracy": accuracy,

@@ -321,3 +321,19 @@ def test_single_digit_domain():
         DigitCircleSingleDigitDomain(size=8)
     with pytest.raises(ValueError, match="pre_noise"):
         DigitCircleSingleDigitDomain(pre_noise=-1)
+
+
+def test_motif_evaluation_stream_is_random_state_i_for_digit_circle_and_the_test_split_elsewhere():
+    from sparling.domains import TEST_SPLIT
+    from sparling.domains.toy import ToySequenceDomain
+
+    domain = DigitCircleDomain()
+    x, ys, motifs = domain.motif_evaluation_batch(3, 2)
+    for k, i in enumerate((3, 4)):
+        sample = domain.sample(np.random.RandomState(i))
+        assert np.array_equal(x[k, 0], sample.x) and ys[k] == sample.y and motifs[k] == sample.motifs
+    toy = ToySequenceDomain()
+    x, ys, motifs = toy.motif_evaluation_batch(0, 3)
+    expected = toy.batch(TEST_SPLIT, 0, 3)
+    assert np.array_equal(x, expected[0]) and ys == expected[1] and motifs == expected[2]
+    assert toy.motif_symbols == toy.symbols

@@ -32,8 +32,48 @@ ALL = list(itertools.product(NAMES, PRESETS))
 
 
 def test_registry_names():
-    assert tuple(EXPERIMENTS) == NAMES
+    assert set(EXPERIMENTS) == {*NAMES, "audio_digits_mt", *(f"toy_density_{k}x" for k in (1, 2, 4, 8))}
     assert PRESETS == ("smoke", "cpu", "paper")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_audio_experiment_is_the_papers_shape_at_every_preset(preset):
+    experiment = get_experiment("audio_digits_mt", preset)
+    motif_net = experiment.model.motif_net
+    assert (motif_net.in_channels, motif_net.num_motifs, motif_net.spatial_dims, motif_net.receptive_field) == (64, 10, 1, 33)
+    bottleneck = experiment.model.bottleneck
+    assert bottleneck.per_channel and not bottleneck.affine and bottleneck.min_expected_nonzeros == 10
+    assert experiment.ce_method == "majority"
+    if preset != "smoke":
+        assert experiment.training.stop_density == pytest.approx(7.5 / (10 * 642))
+        assert density_key(experiment.bar) == "1.189204e-03"
+    domain = experiment.build_domain()
+    assert domain.in_channels == 64 and domain.input_shape == (642,)
+
+
+def test_audio_experiment_on_audiomnist_needs_its_folder(tmp_path):
+    from sparling.experiments import audio_digits
+
+    experiment = audio_digits("smoke", "audiomnist", str(tmp_path / "missing"))
+    assert experiment.domain.source == "audiomnist"
+    assert get_run(experiment, 1, RunStore(tmp_path)).key != get_run(get_experiment("audio_digits_mt", "smoke"), 1,
+                                                                      RunStore(tmp_path)).key
+    with pytest.raises(ValueError, match="AudioMNIST folder not found"):
+        experiment.build_domain()
+
+
+@pytest.mark.parametrize("multiple", (1, 2, 4, 8))
+def test_toy_experiments_hold_multiples_of_the_true_density(multiple):
+    from sparling.experiments import TOY_DOMAIN, TOY_TRUE_DENSITY
+
+    for preset in PRESETS:
+        experiment = get_experiment(f"toy_density_{multiple}x", preset)
+        assert experiment.training.hold_density == pytest.approx(multiple * TOY_TRUE_DENSITY)
+        assert experiment.training.stop_density == 0.0  # trains the whole budget
+        assert experiment.model.motif_net.receptive_field <= TOY_DOMAIN.max_receptive_field
+        assert experiment.training.snapshot_every == experiment.training.val_every
+    budgets = {get_experiment(f"toy_density_{k}x", "cpu").training for k in (1, 2)}
+    assert len({(t.max_samples, t.batch_size, t.learning_rate) for t in budgets}) == 1  # the same budget
 
 
 def test_unknown_experiment_lists_the_choices():

@@ -232,3 +232,74 @@ def test_pointer_head_channel_tokens_are_each_channels_strongest_pixels():
     moved[0, 4, 30, 70], moved[0, 4, 60, 20] = 0.0, 5.0
     changed = (head.encode(moved) - memory.detach()).abs().sum(-1)[0]
     assert changed[8] > 0  # channel 4's strongest pixel moved, and its token with it
+
+
+# --- 1-D maps: CTC head, pointer head, paper head ----------------------------------------------------
+
+
+def ctc_model(**head) -> SparlingModel:
+    from sparling.models import CTCHeadConfig
+    from sparling.sparsity import SparlingConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig(MotifNetConfig(hidden=4, residual_units=2, num_motifs=3, spatial_dims=1), SparlingConfig(),
+                         CTCHeadConfig(**{"hidden": 8, **head}))
+    return SparlingModel(config, ("a", "b", "c"), max_output_length=6)
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    model = ctc_model()
+    vocabulary = model.vocabulary
+    path = [0, 2, 2, 0, 2, 3, 3, 1, 4, 0]  # blank a a blank a b b </s> c blank
+    log_probs = torch.full((1, len(path), len(vocabulary)), -10.0)
+    log_probs[0, torch.arange(len(path)), torch.tensor(path)] = 0.0
+    ids = model.head.greedy(log_probs, max_length=10)
+    assert [vocabulary.decode(row) for row in ids] == [("a", "a", "b", "c")]
+    assert model.head.greedy(log_probs, max_length=2) == [[2, 2]]
+
+
+def test_ctc_head_loss_trains_the_motif_net_and_predicts_symbol_tuples():
+    model = ctc_model().train()
+    x = torch.randn(4, 1, 32)
+    loss, ctc = model.loss(x, [("a",), ("b", "c"), ("a", "a"), ()])
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(ctc.item())  # no auxiliary loss
+    loss.backward()
+    assert model.motif_net.conv_in.weight.grad.abs().sum() > 0
+    model.eval()
+    predictions = model.predict(x)
+    assert len(predictions) == 4 and all(isinstance(p, tuple) and len(p) <= 6 for p in predictions)
+    with pytest.raises(ValueError, match="1-D motif maps"):
+        model.head.encode(torch.zeros(1, 3, 4, 4))
+
+
+def test_ctc_head_config_validation():
+    from sparling.models import CTCHeadConfig
+
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        CTCHeadConfig(kernel=4)
+    with pytest.raises(ValueError, match="layers must be >= 1"):
+        CTCHeadConfig(layers=0)
+
+
+def test_pointer_head_reads_a_1d_map_as_a_row():
+    from sparling.models.heads import PointerHead, PointerHeadConfig
+
+    torch.manual_seed(0)
+    head = PointerHead(PointerHeadConfig(per_channel_tokens=2, d_model=16, heads=2, feedforward=32), 3, 6).eval()
+    m = torch.zeros(2, 3, 40)
+    m[0, 1, 7] = 2.0
+    flat = head.encode(m)
+    as_row = head.encode(m.unsqueeze(2))
+    assert flat.shape == (2, 6, 16) and torch.equal(flat, as_row)
+    with pytest.raises(ValueError, match="per_channel_tokens"):
+        PointerHead(PointerHeadConfig(cell=5, d_model=16, heads=2, feedforward=32), 3, 6).encode(m)
+
+
+def test_paper_head_1d_pools_time_by_8():
+    from sparling.models.heads import PaperHead, PaperHeadConfig
+
+    head = PaperHead(PaperHeadConfig(channels=16, heads=2, encoder_layers=1, decoder_layers=1, feedforward=32,
+                                     spatial_dims=1), 10, 12).eval()
+    memory = head.encode(torch.rand(2, 10, 642))
+    assert memory.shape == (2, 80, 16)  # 642 frames → 80 (MaxPool1d(8), floor)
+    assert head.decode(memory, torch.zeros(2, 3, dtype=torch.long)).shape == (2, 3, 12)

@@ -1,4 +1,4 @@
-"""The DigitCircle notebooks run end to end at preset ``smoke`` (papermill, kernel ``sparling``)
+"""The notebooks run end to end at preset ``smoke`` (papermill, kernel ``sparling``)
 and write their figures and tables; their first code cell is the papermill parameters cell."""
 
 from pathlib import Path
@@ -11,6 +11,8 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL = "sparling"
 FIG1 = "fig1_digit_circle.ipynb"
 RESULTS = "digit_circle_results.ipynb"
+THEOREM = "theorem_setting.ipynb"
+AUDIO = "audio_results.ipynb"
 
 
 def first_code_cell(path: Path):
@@ -18,7 +20,11 @@ def first_code_cell(path: Path):
     return next(cell for cell in notebook.cells if cell.cell_type == "code")
 
 
-@pytest.mark.parametrize("name", [FIG1, RESULTS])
+def test_every_notebook_is_smoke_tested():
+    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} == {FIG1, RESULTS, THEOREM, AUDIO}
+
+
+@pytest.mark.parametrize("name", [FIG1, RESULTS, THEOREM, AUDIO])
 def test_first_code_cell_is_tagged_parameters(name):
     cell = first_code_cell(NOTEBOOKS / name)
     assert "parameters" in cell.metadata.get("tags", [])
@@ -78,3 +84,28 @@ def test_results_notebook_smoke(outputs, monkeypatch):
     assert "paper (9 seeds, GPU) [%]" in results.columns
     densities = pd.read_csv(outputs["tables"] / "digit_circle_errors_vs_density.csv", comment="#")
     assert densities["density"].max() == 0.5 and densities["steps_above_bar"].min() == 0
+
+
+def test_theorem_notebook_smoke(outputs, monkeypatch):
+    stdout = execute(THEOREM, outputs, monkeypatch)
+    for figure in ("theorem_information_bound", "theorem_motif_vs_end_to_end"):
+        assert_written(outputs["figures"] / f"{figure}.png", stdout)
+    for table in ("theorem_density_targets", "theorem_alpha", "theorem_points", "theorem_summary"):
+        assert_written(outputs["tables"] / f"{table}.csv", stdout)
+    alphas = pd.read_csv(outputs["tables"] / "theorem_alpha.csv", comment="#")
+    assert round(alphas.alpha.iloc[0], 3) == 0.465
+    points = pd.read_csv(outputs["tables"] / "theorem_points.csv", comment="#")
+    assert set(points.multiple) == {1, 2, 4, 8} and points.held.any()
+    assert "theorem's k scaling for the toy" in stdout
+
+
+def test_audio_notebook_smoke(outputs, monkeypatch):
+    stdout = execute(AUDIO, outputs, monkeypatch)
+    for figure in ("audio_motif_errors", "audio_errors_vs_density", "audio_confusion", "audio_examples"):
+        assert_written(outputs["figures"] / f"{figure}.png", stdout)
+    for table in ("audio_results", "audio_errors_vs_density"):
+        assert_written(outputs["tables"] / f"{table}.csv", stdout)
+    results = pd.read_csv(outputs["tables"] / "audio_results.csv", comment="#")
+    assert set(results.speakers) == {"synthesized"}
+    assert set(results["paper setting"]) == {"real AudioMNIST speakers"}
+    assert results.set_index("metric").loc["CE", "paper (9 seeds, GPU) [%]"] == 5.47

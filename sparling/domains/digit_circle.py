@@ -171,6 +171,9 @@ class DigitCircleConfig:
         """
         return replace(self, pre_noise=0.0, post_noise=0.0)
 
+    def build(self) -> "DigitCircleDomain":
+        return DigitCircleDomain(self)
+
 
 # --------------------------------------------------------------------------- domains
 
@@ -180,6 +183,7 @@ class DigitCircleDomain(BaseDomain):
 
     name = "digit_circle"
     symbols = DIGITS
+    motif_evaluation_split = None  # motif metrics on RandomState(i), i < n (spec §6.3)
 
     def __init__(self, config: DigitCircleConfig | None = None) -> None:
         self.config = config if config is not None else DigitCircleConfig()

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sparling.models.heads import PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig
+from sparling.models.heads import CTCHead, CTCHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.vocabulary import Vocabulary
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
@@ -23,10 +23,11 @@ __all__ = [
     "MotifNetConfig",
     "PaperHeadConfig",
     "PointerHeadConfig",
+    "CTCHeadConfig",
     "Vocabulary",
 ]
 
-HeadConfig = PaperHeadConfig | PointerHeadConfig
+HeadConfig = PaperHeadConfig | PointerHeadConfig | CTCHeadConfig
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Modul
         return PaperHead(config, num_motifs, vocab_size)
     if isinstance(config, PointerHeadConfig):
         return PointerHead(config, num_motifs, vocab_size)
+    if isinstance(config, CTCHeadConfig):
+        return CTCHead(config, num_motifs, vocab_size)
     raise TypeError(f"unknown head config {type(config).__name__}")
 
 
@@ -77,18 +80,21 @@ class SparlingModel(nn.Module):
         """Teacher-forced token cross-entropy (over ``y </s>``) plus the bottleneck's penalty and
         the head's auxiliary loss, if it has one.
 
-        Returns (total loss, cross-entropy alone), both scalars.
+        Returns (total loss, cross-entropy alone), both scalars. A CTC head's "cross-entropy" is its CTC loss.
         """
         m = self.motif_map(x)
         longest = max(len(y) for y in ys)
         tokens = self.vocabulary.encode(ys, longest + 2).to(x.device)
         head_input = self.bottleneck.to_head(m)
         memory = self.head.encode(head_input)
-        logits = self.head.decode(memory, tokens[:, :-1])
         target = tokens[:, 1:]
         lengths = torch.tensor([len(y) for y in ys], device=x.device)
-        keep = torch.arange(target.shape[1], device=x.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
-        ce = F.cross_entropy(logits[keep], target[keep])
+        if isinstance(self.head, CTCHead):
+            ce = self.head.sequence_loss(memory, target, lengths)
+        else:
+            logits = self.head.decode(memory, tokens[:, :-1])
+            keep = torch.arange(target.shape[1], device=x.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
+            ce = F.cross_entropy(logits[keep], target[keep])
         loss = ce + self.bottleneck.penalty(m)
         if hasattr(self.head, "auxiliary_loss"):
             loss = loss + self.head.auxiliary_loss(head_input, memory, target)
@@ -99,6 +105,8 @@ class SparlingModel(nn.Module):
         """Greedy decoding from ``<s>`` for up to ``max_length`` steps; outputs end at ``</s>``."""
         steps = max_length or self.max_output_length
         memory = self.head.encode(self.bottleneck.to_head(self.motif_map(x)))
+        if isinstance(self.head, CTCHead):
+            return [self.vocabulary.decode(ids) for ids in self.head.greedy(memory, steps)]
         tokens = torch.full((x.shape[0], 1), self.vocabulary.bos, dtype=torch.long, device=x.device)
         done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for _ in range(steps):

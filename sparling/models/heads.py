@@ -70,15 +70,21 @@ class PaperHeadConfig:
     decoder_layers: int = 6
     feedforward: int = 2048
     dropout: float = 0.1
+    spatial_dims: int = 2  # 1: the audio variant (1-D collapse and pool over time, no row LSTM)
 
 
 class PaperHead(nn.Module):
     def __init__(self, config: PaperHeadConfig, num_motifs: int, vocab_size: int):
         super().__init__()
         c = config.channels
-        self.collapse = nn.Conv2d(num_motifs, c, 1)
-        self.pool = nn.MaxPool2d(config.pool)
-        self.row_lstm = nn.LSTM(c, c // 2, bidirectional=True, batch_first=True)
+        self.spatial_dims = config.spatial_dims
+        if config.spatial_dims == 1:
+            self.collapse = nn.Conv1d(num_motifs, c, 1)
+            self.pool = nn.MaxPool1d(config.pool)
+        else:
+            self.collapse = nn.Conv2d(num_motifs, c, 1)
+            self.pool = nn.MaxPool2d(config.pool)
+            self.row_lstm = nn.LSTM(c, c // 2, bidirectional=True, batch_first=True)
         self.register_buffer("row_positions", sinusoidal_table(5000, c), persistent=False)
         self.dropout = nn.Dropout(config.dropout)
         layer = nn.TransformerEncoderLayer(c, config.heads, config.feedforward, config.dropout, batch_first=True)
@@ -87,7 +93,10 @@ class PaperHead(nn.Module):
                                     config.dropout, norm_first=False)
 
     def encode(self, m: torch.Tensor) -> torch.Tensor:
-        """(N, C_m, H, W) → memory (N, H'·W', 512)."""
+        """(N, C_m, H, W) → memory (N, H'·W', 512); 1-D: (N, C_m, L) → (N, L', 512)."""
+        if self.spatial_dims == 1:
+            g = self.pool(self.collapse(m)).transpose(1, 2)  # (N, L', c)
+            return self.encoder(self.dropout(g + self.row_positions[: g.shape[1]]))
         g = self.pool(self.collapse(m))  # (N, c, H', W')
         n, c, h, w = g.shape
         rows = g.permute(0, 2, 3, 1).reshape(n * h, w, c)  # each row is a sequence along the width
@@ -164,22 +173,13 @@ class PointerHead(nn.Module):
         self.map_presence = nn.Linear(num_motifs, self.num_symbols)
 
     def encode(self, m: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) → tokens (N, K, d)."""
+        """(N, C, H, W) or (N, C, L) → tokens (N, K, d). A 1-D map is read as an image of height 1."""
+        if m.ndim == 3:
+            m = m.unsqueeze(2)
         n, c, h, w = m.shape
-        s = self.config.cell
         rows = (torch.arange(h, device=m.device, dtype=m.dtype) + 0.5) / h * 2 - 1
         cols = (torch.arange(w, device=m.device, dtype=m.dtype) + 0.5) / w * 2 - 1
         rr, cc = rows.view(1, 1, h, 1).expand(1, 1, h, w), cols.view(1, 1, 1, w).expand(1, 1, h, w)
-        pooled = F.max_pool2d(m, s)  # (N, C, h', w')
-        gh, gw = pooled.shape[-2:]
-        # activation-weighted position of each cell (its centre when the cell is empty)
-        total = m.sum(1, keepdim=True)
-        moments = F.avg_pool2d(torch.cat([total, total * rr, total * cc], 1), s).flatten(2).transpose(1, 2)
-        centres = torch.stack(torch.meshgrid((torch.arange(gh, device=m.device) + 0.5) / gh * 2 - 1,
-                                             (torch.arange(gw, device=m.device) + 0.5) / gw * 2 - 1,
-                                             indexing="ij"), -1).view(1, gh * gw, 2).to(m.dtype)
-        eps = 1e-4
-        position = (moments[..., 1:] + eps * centres) / (moments[..., :1] + eps)
         # the map's centre of mass and spread (learned channel weights)
         mass = (m * F.softplus(self.mass_weights).view(1, c, 1, 1)).sum(1)  # (N, H, W)
         weight = mass.sum((1, 2)) + 1e-6
@@ -188,11 +188,10 @@ class PointerHead(nn.Module):
         spread = ((mass * ((rr[0, 0] - centre_r.view(-1, 1, 1)) ** 2 + (cc[0, 0] - centre_c.view(-1, 1, 1)) ** 2))
                   .sum((1, 2)) / weight).clamp_min(1e-8).sqrt()  # an empty map has spread 0: keep √ differentiable
         centre = torch.stack([centre_r, centre_c], -1).unsqueeze(1)
-        centred = ((position - centre) / (spread.view(-1, 1, 1) + 1e-3)).clamp(-3, 3)
         if self.config.per_channel_tokens:
             values, position, centred, channel = self._channel_tokens(m, rr, cc, centre, spread)
         else:
-            values, position, centred, channel = self._cell_tokens(m, pooled, position, centred)
+            values, position, centred, channel = self._cell_tokens(m, rr, cc, centre, spread)
         # log1p: activation magnitudes grow large (tens) as the map sparsifies; uncompressed they
         # would swamp the position features after the LayerNorm.
         tokens = (self.content(torch.log1p(values)) + self.position(fourier_features(position, self.config.fourier_features))
@@ -201,8 +200,22 @@ class PointerHead(nn.Module):
             tokens = tokens + self.channel_embedding[channel]
         return self.token_norm(tokens)
 
-    def _cell_tokens(self, m, pooled, position, centred):
-        """The ``tokens`` cells with the largest activation: their pooled values and positions."""
+    def _cell_tokens(self, m, rr, cc, centre, spread):
+        """The ``tokens`` cells with the largest activation: their pooled values and the
+        activation-weighted position of each cell (its centre when the cell is empty)."""
+        s = self.config.cell
+        if min(m.shape[-2:]) < s:
+            raise ValueError(f"cell tokens need a map of at least {s}×{s}, got {tuple(m.shape[-2:])}; use per_channel_tokens")
+        pooled = F.max_pool2d(m, s)  # (N, C, h', w')
+        gh, gw = pooled.shape[-2:]
+        total = m.sum(1, keepdim=True)
+        moments = F.avg_pool2d(torch.cat([total, total * rr, total * cc], 1), s).flatten(2).transpose(1, 2)
+        centres = torch.stack(torch.meshgrid((torch.arange(gh, device=m.device) + 0.5) / gh * 2 - 1,
+                                             (torch.arange(gw, device=m.device) + 0.5) / gw * 2 - 1,
+                                             indexing="ij"), -1).view(1, gh * gw, 2).to(m.dtype)
+        eps = 1e-4
+        position = (moments[..., 1:] + eps * centres) / (moments[..., :1] + eps)
+        centred = ((position - centre) / (spread.view(-1, 1, 1) + 1e-3)).clamp(-3, 3)
         values = pooled.flatten(2).transpose(1, 2)  # (N, cells, C)
         keep = values.amax(-1).topk(min(self.config.tokens, values.shape[1]), dim=1).indices
         pick = lambda t: t.gather(1, keep.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # noqa: E731
@@ -249,6 +262,73 @@ class PointerHead(nn.Module):
             logits = self.classify(tokens_memory).amax(1)
             loss = loss + self.config.presence_loss * F.binary_cross_entropy_with_logits(logits, present)
         if self.config.map_presence_loss:
-            logits = self.map_presence(m.amax(dim=(2, 3)))
+            logits = self.map_presence(m.flatten(2).amax(-1))
             loss = loss + self.config.map_presence_loss * F.binary_cross_entropy_with_logits(logits, present)
         return loss
+
+
+@dataclass(frozen=True)
+class CTCHeadConfig:
+    """A head for 1-D motif maps whose output lists the motifs in position order (the toy domain,
+    spoken digits): a small conv stack gives per-position logits over blank + symbols, trained
+    with CTC. ``kernel`` and ``layers`` bound how far along the map it reads (rf = 1 + layers·(kernel − 1))."""
+
+    hidden: int = 32
+    kernel: int = 3
+    layers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "kernel", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd, got {self.kernel}")
+
+
+class CTCHead(nn.Module):
+    """ĥ for 1-D maps: (N, C, L) → per-position log-probabilities (N, L, V) over the vocabulary,
+    where id 0 (``<s>``) serves as the CTC blank and id 1 (``</s>``) is never emitted.
+
+    Instead of ``decode`` it has ``sequence_loss`` (CTC) and ``greedy`` (best path: argmax per
+    position, merge repeats, drop blanks), which the composed model calls.
+    """
+
+    blank = 0
+
+    def __init__(self, config: CTCHeadConfig, num_motifs: int, vocab_size: int):
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        width = num_motifs
+        for _ in range(config.layers):
+            layers += [nn.Conv1d(width, config.hidden, config.kernel, padding=config.kernel // 2), nn.GELU()]
+            width = config.hidden
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Conv1d(width, vocab_size, 1)
+
+    def encode(self, m: torch.Tensor) -> torch.Tensor:
+        if m.ndim != 3:
+            raise ValueError(f"CTCHead reads 1-D motif maps (N, C, L), got shape {tuple(m.shape)}")
+        # log1p: activation magnitudes grow as the map sparsifies
+        return F.log_softmax(self.out(self.body(torch.log1p(m))), dim=1).transpose(1, 2)
+
+    def sequence_loss(self, log_probs: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """CTC of (N, L, V) log-probabilities against padded target ids (N, T) with ``lengths``."""
+        n, steps = log_probs.shape[:2]
+        input_lengths = torch.full((n,), steps, dtype=torch.long, device=log_probs.device)
+        return F.ctc_loss(log_probs.transpose(0, 1), targets, input_lengths, lengths, blank=self.blank,
+                          reduction="mean", zero_infinity=True)
+
+    @torch.no_grad()
+    def greedy(self, log_probs: torch.Tensor, max_length: int) -> list[list[int]]:
+        """Best-path decoding: ids per sample (no blanks, repeats merged), at most ``max_length``."""
+        best = log_probs.argmax(-1).cpu()
+        out = []
+        for row in best.tolist():
+            ids, previous = [], None
+            for token in row:
+                if token != previous and token > 1:
+                    ids.append(token)
+                previous = token
+            out.append(ids[:max_length])
+        return out
