@@ -157,7 +157,7 @@ def _toy(multiple: int) -> Callable[[str], Experiment]:
             SparlingConfig(per_channel=True),
             CTCHeadConfig(hidden=32),
         )
-        every, samples, seeds = {"smoke": (16, 256, (1,)), "cpu": (2048, 57_344, (1, 2, 3)),
+        every, samples, seeds = {"smoke": (16, 256, (1,)), "cpu": (2048, 106_496, (1, 2, 3)),
                                  "paper": (4096, 196_608, tuple(range(1, 10)))}[preset]
         batch = 8 if preset == "smoke" else 32
         training = TrainingConfig(
