@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,7 +165,3 @@ def theorem_k_scaling(max_motifs: float, mean_motifs: float, cell_size: float, i
     if min(max_motifs, mean_motifs, cell_size, input_size, alpha) <= 0:
         raise ValueError("every argument must be > 0")
     return max_motifs**2 * cell_size * input_size**2 / (mean_motifs * alpha**2)
-
-
-def sum_alpha(alphas: dict[int, float] | Sequence[float]) -> float:
-    return float(sum(alphas.values() if isinstance(alphas, dict) else alphas))
