@@ -174,10 +174,10 @@ def identification_point(model: SparlingModel, domain: Domain, n: int, samples: 
     maps, motifs, preds, trues = [], [], [], []
     for start in range(0, n, batch_size):
         x, ys, true_motifs = domain.batch(TEST_SPLIT, start, min(batch_size, n - start))
-        x = torch.from_numpy(x).to(_device_of(model))
-        maps += list(model.motif_map(x).float().cpu().numpy())
+        m = model.motif_map(torch.from_numpy(x).to(_device_of(model)))
+        maps += list(m.float().cpu().numpy())
         motifs += true_motifs
-        preds += model.predict(x, domain.max_output_length)
+        preds += model.predict_from_map(m, domain.max_output_length)
         trues += ys
     return IdentificationPoint(samples, density, n, 1.0 - exact_match_accuracy(preds, trues),
                                motif_identification_error(maps, motifs, domain.motif_symbols),

@@ -21,9 +21,10 @@ import torch
 import sparling
 from sparling.annealing import density_key, grid_index, steps_above_bar
 from sparling.evaluation import Evaluation, load_model_at, trained_densities
-from sparling.experiments import Experiment, evaluate, get_or_train
+from sparling.experiments import TOY_DOMAIN, Experiment, evaluate, get_experiment, get_or_train, theorem_points
 from sparling.metrics import METRIC_NAMES, bootstrap_mean, channel_to_symbol_hungarian, channel_to_symbol_majority
 from sparling.store import atomic_write, check_name
+from sparling.theory import AUTHORS_DIGIT_CIRCLE_LAYOUT, SlotLayout, authors_deletion_probability, necessity_alpha
 from sparling.training import resolve_device
 
 __all__ = [
@@ -313,8 +314,6 @@ def theorem_frame(multiples: Sequence[int], preset: str, seeds: Iterable[int] | 
     """Train (if needed) the toy runs held at each multiple of δ* and evaluate their held snapshots:
     columns multiple, seed, samples, density, held (the density is the held one), E, E_m, E2EE
     (fractions)."""
-    from sparling.experiments import get_experiment, theorem_points
-
     rows = []
     for multiple in multiples:
         experiment = get_experiment(f"toy_density_{multiple}x", preset)
@@ -386,10 +385,6 @@ def theorem_conclusion(summary: pd.DataFrame, low_error: float = 0.05) -> str:
 def alpha_table() -> pd.DataFrame:
     """α-motif-necessity by enumeration: the authors' DigitCircle layout with their /5 (their
     0.465), the same layout with a uniform choice of the deleted motif (1/k), and the toy domain."""
-    from sparling.experiments import TOY_DOMAIN
-    from sparling.theory import (AUTHORS_DIGIT_CIRCLE_LAYOUT, SlotLayout, authors_deletion_probability,
-                                 necessity_alpha)
-
     toy = SlotLayout(TOY_DOMAIN.slots, TOY_DOMAIN.min_gap, TOY_DOMAIN.counts)
     cases = [("DigitCircle layout, authors' /5", necessity_alpha(AUTHORS_DIGIT_CIRCLE_LAYOUT, authors_deletion_probability)),
              ("DigitCircle layout, 1/k", necessity_alpha(AUTHORS_DIGIT_CIRCLE_LAYOUT)),

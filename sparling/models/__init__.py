@@ -103,12 +103,17 @@ class SparlingModel(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, max_length: int | None = None) -> list[tuple[str, ...]]:
         """Greedy decoding from ``<s>`` for up to ``max_length`` steps; outputs end at ``</s>``."""
+        return self.predict_from_map(self.motif_map(x), max_length)
+
+    @torch.no_grad()
+    def predict_from_map(self, m: torch.Tensor, max_length: int | None = None) -> list[tuple[str, ...]]:
+        """``predict`` for an already computed motif map m (N, C, *spatial)."""
         steps = max_length or self.max_output_length
-        memory = self.head.encode(self.bottleneck.to_head(self.motif_map(x)))
+        memory = self.head.encode(self.bottleneck.to_head(m))
         if isinstance(self.head, CTCHead):
             return [self.vocabulary.decode(ids) for ids in self.head.greedy(memory, steps)]
-        tokens = torch.full((x.shape[0], 1), self.vocabulary.bos, dtype=torch.long, device=x.device)
-        done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        tokens = torch.full((m.shape[0], 1), self.vocabulary.bos, dtype=torch.long, device=m.device)
+        done = torch.zeros(m.shape[0], dtype=torch.bool, device=m.device)
         for _ in range(steps):
             next_token = self.head.decode(memory, tokens)[:, -1].argmax(dim=-1)
             tokens = torch.cat([tokens, next_token.unsqueeze(1)], dim=1)
