@@ -24,6 +24,7 @@ from sparling.metrics import (
     exact_match_accuracy,
     motif_errors,
     motif_identification_error,
+    motifs_on_map,
 )
 from sparling.models import SparlingModel
 from sparling.training import PHASE_PREFIX, SNAPSHOT_PREFIX, phase_checkpoint_name
@@ -89,8 +90,9 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 def motif_confusion(model: SparlingModel, domain: Domain, n: int, batch_size: int = 100) -> tuple[MotifConfusion, float]:
     """Confusion of (channel, true symbol) over the domain's first n motif-evaluation samples
     (``domain.motif_evaluation_batch``); and the realised density (fraction of nonzero motif-map
-    entries)."""
+    entries). A strided ĝ's map is matched against the blocks each footprint touches."""
     names = default_channel_names(model.config.motif_net.num_motifs)
+    stride = model.config.motif_net.stride
     conf = MotifConfusion(channels=names, symbols=list(domain.motif_symbols))
     nonzero, total = 0, 0
     for start in range(0, n, batch_size):
@@ -99,7 +101,7 @@ def motif_confusion(model: SparlingModel, domain: Domain, n: int, batch_size: in
         nonzero += int(np.count_nonzero(maps))
         total += maps.size
         for m, true in zip(maps, motifs):
-            conf.add(count_motif_matches(m, true, names))
+            conf.add(count_motif_matches(m, motifs_on_map(true, stride), names))
     return conf, nonzero / max(total, 1)
 
 

@@ -26,6 +26,7 @@ from sparling.annealing import AnnealingConfig, bar_density, grid_density
 from sparling.domains import Domain
 from sparling.domains.audio_digits import AudioDigitsConfig
 from sparling.domains.digit_circle import DigitCircleConfig
+from sparling.domains.latex_ocr import PAPER_MEAN_RENDERED_SYMBOLS, LatexOCRConfig
 from sparling.domains.toy import ToySequenceConfig
 from sparling.metrics import CEMethod
 from sparling.models import CTCHeadConfig, ModelConfig, MotifNetConfig, PaperHeadConfig, PointerHeadConfig, SparlingModel
@@ -37,7 +38,7 @@ from sparling.evaluation import (Evaluation, IdentificationPoint, cached_evaluat
 from sparling.theory import minimal_density
 from sparling.training import LATEST, TrainingConfig, TrainingState, resolve_device, train
 
-DomainConfig = DigitCircleConfig | ToySequenceConfig | AudioDigitsConfig
+DomainConfig = DigitCircleConfig | ToySequenceConfig | AudioDigitsConfig | LatexOCRConfig
 
 DIGIT_CIRCLE_MIN_DENSITY = 4.492e-5  # δ_min: 4.492 motifs / (10 channels × 100·100); checked by a test
 
@@ -220,10 +221,74 @@ def _audio_digits(preset: str) -> Experiment:
     return Experiment("audio_digits_mt", preset, AUDIO_DOMAIN, model, training, "majority", seeds)
 
 
+# --- LaTeX-OCR ---------------------------------------------------------------------------------
+
+LATEX_DOMAIN = LatexOCRConfig()
+LATEX_MOTIF_CHANNELS = 32
+LATEX_CPU_STRIDE = 4
+
+
+def latex_min_density(stride: int = 1) -> float:
+    """δ_min: 9.64 rendered symbols (the paper's mean over 200 clean test samples; ours agrees,
+    checked by a test) / (32 channels × the motif map's positions). At full resolution
+    (120·360) this is the paper's 6.973e-06 (bar 0.5·0.75³⁸ = 8.939187e-06)."""
+    positions = (LATEX_DOMAIN.height // stride) * (LATEX_DOMAIN.width // stride)
+    return minimal_density(PAPER_MEAN_RENDERED_SYMBOLS, LATEX_MOTIF_CHANNELS, positions)
+
+
+def _latex_ocr(preset: str) -> Experiment:
+    """Spec §4–§5 (ltx-2dc3): 32 motif channels, BatchNorm without affine and the accumulated
+    per-channel threshold, majority CE, annealing down to δ_min.
+
+    ``paper``: ĝ width 64 with 16 residual units (receptive field 65) on the full 120×360
+    image and the authors' head. ``cpu``: that ĝ costs ≈ 20 GFLOP per sample (forward and
+    backward) and its 1.4M-entry map as much again in memory traffic, so ĝ reads 4×4 blocks
+    (``MotifNetConfig.stride``): 4 units at width 32, receptive field 4·17 = 68 px (the paper's
+    65), one motif position per block (a 30×90 map; a glyph's footprint spans ≈ 5×4 blocks).
+    δ_min is the same quantity, 9.64 motifs per sample over the map's 16× fewer positions
+    (1.116e-4, bar 0.5·0.75²⁹ = 1.19e-4). The head is the paper's, smaller: width 128,
+    1 encoder and 2 decoder layers, pooling 2×2 blocks = the paper's 8×8 pixels."""
+    check_preset(preset)
+    sparsity = SparlingConfig(per_channel=True, affine=False)
+    if preset == "paper":
+        motif_net = MotifNetConfig(hidden=64, residual_units=16, num_motifs=LATEX_MOTIF_CHANNELS)
+        model = ModelConfig(motif_net, sparsity, PaperHeadConfig())
+        training = TrainingConfig(batch_size=8, max_samples=60_000_000, val_every=20_000, val_samples=10_000,
+                                  stop_density=latex_min_density())
+        seeds = tuple(range(1, 10))
+    elif preset == "cpu":
+        motif_net = MotifNetConfig(hidden=32, residual_units=4, num_motifs=LATEX_MOTIF_CHANNELS,
+                                   stride=LATEX_CPU_STRIDE, bf16_body=True)
+        head = PaperHeadConfig(channels=128, pool=3, heads=4, encoder_layers=1, decoder_layers=2, feedforward=256,
+                               dropout=0.0)
+        model = ModelConfig(motif_net, sparsity, head)
+        training = TrainingConfig(
+            batch_size=16, learning_rate=1e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=4096, grad_clip=1.0,
+            max_samples=200_000, val_every=2048, val_samples=512, val_batch_size=64,
+            stop_density=latex_min_density(LATEX_CPU_STRIDE),
+            # one grid step per validation while accuracy holds (as the other cpu schedules)
+            annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=0.03 / 2048),
+            final_phase_samples=20_480,
+        )
+        seeds = (1,)
+    else:
+        motif_net = MotifNetConfig(hidden=4, residual_units=1, num_motifs=LATEX_MOTIF_CHANNELS, stride=LATEX_CPU_STRIDE)
+        head = PaperHeadConfig(channels=16, pool=2, heads=2, encoder_layers=1, decoder_layers=1, feedforward=32,
+                               dropout=0.0)
+        model = ModelConfig(motif_net, sparsity, head)
+        training = TrainingConfig(batch_size=4, learning_rate=1e-3, max_samples=32, val_every=8, val_samples=8,
+                                  val_batch_size=8, stop_density=grid_density(3) * 0.99,
+                                  annealing=AnnealingConfig(initial_target=0.0, min_target=-1.0,
+                                                            target_decay_per_sample=1.0))
+        seeds = (1,)
+    return Experiment("latex_ocr_mt", preset, LATEX_DOMAIN, model, training, "majority", seeds)
+
+
 EXPERIMENTS: dict[str, Callable[[str], Experiment]] = {
     "audio_digits_mt": _audio_digits,
     "digit_circle_mt": _digit_circle("digit_circle_mt", per_channel=True),
     "digit_circle_st": _digit_circle("digit_circle_st", per_channel=False),
+    "latex_ocr_mt": _latex_ocr,
     **{f"toy_density_{k}x": _toy(k) for k in TOY_DENSITY_MULTIPLES},
 }
 

@@ -32,6 +32,8 @@ __all__ = [
     "MotifConfusion",
     "MotifErrors",
     "default_channel_names",
+    "MapMotif",
+    "motifs_on_map",
     "match_motifs",
     "count_motif_matches",
     "false_negative_error",
@@ -96,6 +98,25 @@ def _footprint_bounds(footprint: Sequence[slice], spatial: tuple[int, ...]) -> n
         start, stop, _ = s.indices(size)
         bounds[d] = start, stop
     return bounds
+
+
+@dataclass(frozen=True)
+class MapMotif:
+    """A ground-truth motif with its footprint in the coordinates of a coarser motif map."""
+
+    symbol: str
+    footprint: tuple[slice, ...]
+
+
+def motifs_on_map(true_motifs: Iterable[MotifLike], stride: int) -> list[MotifLike]:
+    """Footprints in input pixels → footprints on a map with one position per ``stride``-wide
+    block (a strided ĝ): the blocks the footprint touches. ``stride`` 1 returns the motifs."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if stride == 1:
+        return list(true_motifs)
+    return [MapMotif(m.symbol, tuple(slice(f.start // stride, -(-f.stop // stride)) for f in m.footprint))
+            for m in true_motifs]
 
 
 def _match(

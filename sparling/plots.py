@@ -157,13 +157,16 @@ def local_maxima(motif_map: np.ndarray, radius: int = 5, channel_names: Sequence
 
 def motif_map_dots(sample_x: np.ndarray, motif_map: np.ndarray, channel_to_symbol: Mapping[str, str], ax: plt.Axes,
                    radius: int = 5, max_dots: int = 60, channel_names: Sequence[str] | None = None,
-                   title: str | None = None) -> pd.DataFrame:
+                   title: str | None = None, stride: int = 1) -> pd.DataFrame:
     """The input faint and every local-max activation (``local_maxima``) as a dot coloured by
     channel, labelled "<channel>→<mapped symbol>" ("?" if the channel has no symbol, "*" when
-    another activation lies within ``radius``). At most ``max_dots`` dots (the largest) are
-    drawn; returns the dots drawn."""
+    another activation lies within ``radius`` pixels). At most ``max_dots`` dots (the largest)
+    are drawn; returns the dots drawn (in input pixels). ``stride``: the map has one position
+    per stride×stride block of the input (a strided ĝ); dots sit at the blocks' centres."""
     input_image(sample_x, ax, alpha=0.2, title=title)
-    dots = local_maxima(motif_map, radius, channel_names)
+    dots = local_maxima(motif_map, max(1, radius // stride), channel_names)
+    dots["row"] = dots["row"] * stride + (stride - 1) / 2
+    dots["col"] = dots["col"] * stride + (stride - 1) / 2
     total = len(dots)
     dots = dots.head(max_dots)
     names = default_channel_names(motif_map.shape[0]) if channel_names is None else list(channel_names)

@@ -22,7 +22,7 @@ import sparling
 from sparling.annealing import density_key, grid_index, steps_above_bar
 from sparling.evaluation import Evaluation, load_model_at, trained_densities
 from sparling.experiments import TOY_DOMAIN, Experiment, evaluate, get_experiment, get_or_train, theorem_points
-from sparling.metrics import METRIC_NAMES, bootstrap_mean, channel_to_symbol_hungarian, channel_to_symbol_majority
+from sparling.metrics import METRIC_NAMES, NONE, bootstrap_mean, channel_to_symbol_hungarian, channel_to_symbol_majority
 from sparling.store import atomic_write, check_name
 from sparling.theory import AUTHORS_DIGIT_CIRCLE_LAYOUT, SlotLayout, authors_deletion_probability, necessity_alpha
 from sparling.training import resolve_device
@@ -299,6 +299,22 @@ def channel_map(evaluation: Evaluation) -> dict[str, str]:
     if evaluation.ce_method == "majority":
         return channel_to_symbol_majority(evaluation.confusion_table())
     return channel_to_symbol_hungarian(evaluation.confusion_table())
+
+
+def merged_confusion(evaluation: Evaluation) -> pd.DataFrame:
+    """The confusion counts with the channels that the majority map sends to the same symbol
+    merged into one column named by them (e.g. "#19/#9/#10"), as the paper shows LaTeX;
+    channels that never fired on a motif are merged into "unmapped"."""
+    table = full_confusion(evaluation)
+    mapping = channel_to_symbol_majority(evaluation.confusion_table())
+    channels = [c for c in table.columns if c != NONE]
+    groups: dict[str, list[str]] = {}
+    for channel in channels:
+        groups.setdefault(mapping.get(channel, "unmapped"), []).append(channel)
+    merged = pd.DataFrame({("unmapped" if symbol == "unmapped" else "/".join(members)): table[members].sum(axis=1)
+                           for symbol, members in groups.items()})
+    merged[NONE] = table[NONE]
+    return merged
 
 
 def density_percent(density: float) -> str:

@@ -18,7 +18,6 @@ from sparling.domains.audio_digits import (
     TEST_SPEAKERS,
     TRAIN_SPEAKERS,
     AudioDigitsConfig,
-    AudioDigitsDomain,
     AudioSingleDigitDomain,
     hz_to_mel,
     load_audiomnist,

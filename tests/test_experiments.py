@@ -32,7 +32,7 @@ ALL = list(itertools.product(NAMES, PRESETS))
 
 
 def test_registry_names():
-    assert set(EXPERIMENTS) == {*NAMES, "audio_digits_mt", *(f"toy_density_{k}x" for k in (1, 2, 4, 8))}
+    assert set(EXPERIMENTS) == {*NAMES, "audio_digits_mt", "latex_ocr_mt", *(f"toy_density_{k}x" for k in (1, 2, 4, 8))}
     assert PRESETS == ("smoke", "cpu", "paper")
 
 
@@ -60,6 +60,29 @@ def test_audio_experiment_on_audiomnist_needs_its_folder(tmp_path):
                                                                       RunStore(tmp_path)).key
     with pytest.raises(ValueError, match="AudioMNIST folder not found"):
         experiment.build_domain()
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_latex_experiment_is_the_papers_bottleneck_and_its_receptive_field(preset):
+    experiment = get_experiment("latex_ocr_mt", preset)
+    motif_net = experiment.model.motif_net
+    assert (motif_net.in_channels, motif_net.num_motifs, motif_net.spatial_dims) == (1, 32, 2)
+    bottleneck = experiment.model.bottleneck
+    assert bottleneck.per_channel and not bottleneck.affine and bottleneck.min_expected_nonzeros == 10
+    assert experiment.ce_method == "majority"
+    domain = experiment.build_domain()
+    assert domain.input_shape == (120, 360)
+    positions = (120 // motif_net.stride) * (360 // motif_net.stride)
+    if preset == "paper":
+        assert motif_net.receptive_field == 65 and motif_net.stride == 1
+        assert density_key(experiment.bar) == "8.939187e-06"  # spec §2.2: 0.5·0.75³⁸
+    if preset == "cpu":
+        assert motif_net.receptive_field == 68  # 4×4 blocks, 17 blocks wide: the paper's 65 px
+        assert density_key(experiment.bar) == density_key(grid_density(29))
+    if preset != "smoke":
+        # δ_min = 9.64 motifs per sample over the map's positions; the bar is within one grid step
+        assert experiment.training.stop_density * 32 * positions == pytest.approx(9.64)
+        assert experiment.training.stop_density <= experiment.bar < experiment.training.stop_density / 0.75
 
 
 @pytest.mark.parametrize("multiple", (1, 2, 4, 8))

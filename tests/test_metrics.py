@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -340,3 +341,25 @@ def test_bootstrap_matches_direct_numpy():
 def test_bootstrap_empty():
     assert all(math.isnan(v) for v in bootstrap_mean([]))
     assert all(math.isnan(v) for v in bootstrap_mean([float("nan")]))
+
+
+def test_motifs_on_map_are_the_blocks_a_footprint_touches():
+    from sparling.metrics import motifs_on_map
+
+    motif = SimpleNamespace(symbol="7", footprint=(slice(5, 13), slice(8, 12)))
+    (coarse,) = motifs_on_map([motif], 4)
+    assert coarse.symbol == "7" and coarse.footprint == (slice(1, 4), slice(2, 3))
+    assert motifs_on_map([motif], 1) == [motif]
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        motifs_on_map([motif], 0)
+
+
+def test_a_strided_map_activation_inside_the_touched_block_is_a_match():
+    from sparling.metrics import motifs_on_map
+
+    motif = SimpleNamespace(symbol="7", footprint=(slice(5, 13), slice(8, 12)))
+    coarse_map = np.zeros((2, 6, 6))
+    coarse_map[1, 3, 2] = 1.0  # block rows 12..15, cols 8..11: touches the footprint's last row
+    assert match_motifs(coarse_map, motifs_on_map([motif], 4)) == [("B", "7")]
+    coarse_map[1, 3, 2], coarse_map[0, 4, 2] = 0.0, 1.0  # rows 16..19: outside
+    assert match_motifs(coarse_map, motifs_on_map([motif], 4)) == [("none", "7"), ("A", "none")]

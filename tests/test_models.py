@@ -47,7 +47,7 @@ def measured_receptive_field(config: MotifNetConfig, size: int = 41) -> list[int
     shape = (1, config.in_channels, *([size] * config.spatial_dims))
     x = torch.rand(shape, requires_grad=True)
     out = net(x)
-    centre = (0, 0, *([size // 2] * config.spatial_dims))
+    centre = (0, 0, *(n // 2 for n in out.shape[2:]))
     out[centre].backward()
     nonzero = x.grad.abs().sum(dim=(0, 1)) > 0
     extents = []
@@ -70,6 +70,33 @@ def test_receptive_field_is_4_units_plus_1(units, dims):
     config = MotifNetConfig(hidden=3, residual_units=units, spatial_dims=dims)
     assert config.receptive_field == 4 * units + 1
     assert measured_receptive_field(config) == [4 * units + 1] * dims
+
+
+@pytest.mark.parametrize("stride, dims", [(2, 2), (4, 2), (3, 1)])
+def test_strided_motif_net_has_one_position_per_block_and_a_block_aligned_receptive_field(stride, dims):
+    config = MotifNetConfig(hidden=3, residual_units=1, spatial_dims=dims, stride=stride, num_motifs=2)
+    size = 12 * stride
+    out = ResidualMotifNet(config)(torch.rand(2, 1, *([size] * dims)))
+    assert out.shape == (2, 2, *([12] * dims))
+    assert config.receptive_field == stride * 5
+    assert measured_receptive_field(config, size) == [stride * 5] * dims
+
+
+def test_strided_motif_net_position_reads_its_own_block_through_conv_in():
+    """Without residual units a map position depends on exactly its own 4×4 block of pixels."""
+    net = ResidualMotifNet(MotifNetConfig(hidden=4, residual_units=1, stride=4, num_motifs=1)).eval()
+    net.units = nn.Sequential()
+    x = torch.rand(1, 1, 16, 16, requires_grad=True)
+    net(x)[0, 0, 1, 2].backward()
+    touched = torch.nonzero(x.grad[0, 0].abs() > 0)
+    assert (touched[:, 0].min(), touched[:, 0].max(), touched[:, 1].min(), touched[:, 1].max()) == (4, 7, 8, 11)
+    assert len(touched) == 16
+
+
+def test_strided_motif_net_rejects_inputs_it_cannot_tile():
+    net = ResidualMotifNet(MotifNetConfig(hidden=3, residual_units=1, stride=4))
+    with pytest.raises(ValueError, match="not divisible by the motif net's stride 4"):
+        net(torch.rand(1, 1, 30, 32))
 
 
 def test_a_pixel_change_moves_only_outputs_within_the_receptive_field():

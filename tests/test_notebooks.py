@@ -13,6 +13,7 @@ FIG1 = "fig1_digit_circle.ipynb"
 RESULTS = "digit_circle_results.ipynb"
 THEOREM = "theorem_setting.ipynb"
 AUDIO = "audio_results.ipynb"
+LATEX = "latex_ocr_results.ipynb"
 
 
 def first_code_cell(path: Path):
@@ -21,10 +22,10 @@ def first_code_cell(path: Path):
 
 
 def test_every_notebook_is_smoke_tested():
-    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} == {FIG1, RESULTS, THEOREM, AUDIO}
+    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} == {FIG1, RESULTS, THEOREM, AUDIO, LATEX}
 
 
-@pytest.mark.parametrize("name", [FIG1, RESULTS, THEOREM, AUDIO])
+@pytest.mark.parametrize("name", [FIG1, RESULTS, THEOREM, AUDIO, LATEX])
 def test_first_code_cell_is_tagged_parameters(name):
     cell = first_code_cell(NOTEBOOKS / name)
     assert "parameters" in cell.metadata.get("tags", [])
@@ -109,3 +110,15 @@ def test_audio_notebook_smoke(outputs, monkeypatch):
     assert set(results.speakers) == {"synthesized"}
     assert set(results["paper setting"]) == {"real AudioMNIST speakers"}
     assert results.set_index("metric").loc["CE", "paper (9 seeds, GPU) [%]"] == 5.47
+
+
+def test_latex_notebook_smoke(outputs, monkeypatch):
+    stdout = execute(LATEX, outputs, monkeypatch)
+    for figure in ("latex_ocr_motif_errors", "latex_ocr_errors_vs_density", "latex_ocr_confusion", "latex_ocr_examples"):
+        assert_written(outputs["figures"] / f"{figure}.png", stdout)
+    for table in ("latex_ocr_results", "latex_ocr_errors_vs_density"):
+        assert_written(outputs["tables"] / f"{table}.csv", stdout)
+    results = pd.read_csv(outputs["tables"] / "latex_ocr_results.csv", comment="#")
+    assert set(results.renderer) == {"mathtext"}
+    assert set(results["paper setting"]) == {"pdflatex renders"}
+    assert results.set_index("metric").loc["FNE", "paper (9 seeds, GPU) [%]"] == 14.20

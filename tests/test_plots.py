@@ -74,6 +74,30 @@ def test_digit_circle_sample_and_motif_dots():
     assert (dots[["row", "col"]].to_numpy() == [[11, 9], [26, 29]]).all()
 
 
+def test_motif_dots_of_a_strided_map_sit_at_block_centres():
+    plots.set_theme()
+    fig, ax = plt.subplots()
+    m = np.zeros((2, 5, 10))
+    m[1, 2, 7] = 1.0
+    dots = plots.motif_map_dots(np.ones((20, 40)), m, {"B": "+"}, ax, stride=4)
+    plt.close(fig)
+    assert list(zip(dots.channel, dots.row, dots.col)) == [("B", 9.5, 29.5)]  # block rows 8..11, cols 28..31
+
+
+def test_merged_confusion_groups_channels_by_their_majority_symbol():
+    from sparling.evaluation import Evaluation
+
+    confusion = {"#0|(": 8, "#1|(": 5, "#1|)": 1, "#2|)": 7, "#0|none": 2, "#3|none": 4, "none|+": 3}
+    evaluation = Evaluation(density=1e-4, n=10, fpe=0.0, fne=0.0, ce=0.0, ce_method="majority", e2ee=0.0,
+                            exact_accuracy=0.0, realised_density=0.0, confusion=confusion,
+                            channels=["#0", "#1", "#2", "#3"], symbols=["(", ")", "+"])
+    merged = reports.merged_confusion(evaluation)
+    assert list(merged.columns) == ["#0/#1", "#2", "unmapped", "none"]
+    assert merged.loc["(", "#0/#1"] == 13 and merged.loc[")", "#0/#1"] == 1 and merged.loc[")", "#2"] == 7
+    assert merged.loc["none", "#0/#1"] == 2 and merged.loc["none", "unmapped"] == 4 and merged.loc["+", "none"] == 3
+    assert merged.to_numpy().sum() == sum(confusion.values())
+
+
 def test_local_maxima_caps_and_checks():
     m = np.zeros((2, 30, 30))
     m[0, 5, 5], m[0, 5, 8], m[1, 20, 20] = 1.0, 0.9, 3.0  # (5, 8) is within radius 5 of a larger one

@@ -5,6 +5,12 @@ conv_in (1×1, in → hidden), then ``residual_units`` pre-activation units
 hidden → num_motifs). Each unit widens the receptive field by 4, so RF = 4·units + 1
 (17 for DigitCircle's 4 units). Output: pre-activations (N, num_motifs, *spatial) for the
 bottleneck.
+
+``stride`` s > 1 (a CPU economy for large inputs): ĝ reads the input in s×s blocks
+(pixel-unshuffle: conv_in sees each block's s² pixels) and emits one motif position per
+block, so the map is s× coarser per axis and every map-sized operation (the bottleneck, the
+head) is s^d× cheaper. A map position sees the (4·units + 1) blocks around its own along each
+axis: RF = s·(4·units + 1) input pixels, block-aligned.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -25,9 +32,10 @@ class MotifNetConfig:
     num_motifs: int = 10
     spatial_dims: int = 2
     bf16_body: bool = False  # run conv_in + residual units under bfloat16 autocast (conv_out stays fp32)
+    stride: int = 1  # > 1: one motif position per stride×stride block of the input
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "hidden", "residual_units", "num_motifs"):
+        for name in ("in_channels", "hidden", "residual_units", "num_motifs", "stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.spatial_dims not in (1, 2):
@@ -35,7 +43,8 @@ class MotifNetConfig:
 
     @property
     def receptive_field(self) -> int:
-        return 4 * self.residual_units + 1
+        """In input samples / pixels along each axis (block-aligned when stride > 1)."""
+        return self.stride * (4 * self.residual_units + 1)
 
 
 def _conv(dims: int, cin: int, cout: int, kernel: int) -> nn.Module:
@@ -61,20 +70,34 @@ class ResidualUnit(nn.Module):
 
 
 class ResidualMotifNet(nn.Module):
-    """ĝ: (N, in_channels, *spatial) → (N, num_motifs, *spatial) pre-activations."""
+    """ĝ: (N, in_channels, *spatial) → (N, num_motifs, *spatial / stride) pre-activations."""
 
     def __init__(self, config: MotifNetConfig):
         super().__init__()
         self.config = config
-        d = config.spatial_dims
-        self.conv_in = _conv(d, config.in_channels, config.hidden, 1)
+        d, block = config.spatial_dims, config.stride ** config.spatial_dims
+        self.conv_in = _conv(d, config.in_channels * block, config.hidden, 1)
         self.units = nn.Sequential(*[ResidualUnit(config.hidden, d) for _ in range(config.residual_units)])
         self.conv_out = _conv(d, config.hidden, config.num_motifs, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.config.stride
+        if s > 1:
+            if any(size % s for size in x.shape[2:]):
+                raise ValueError(f"input size {tuple(x.shape[2:])} is not divisible by the motif net's stride {s}")
+            x = _unshuffle(x, s)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.config.bf16_body):
             h = self.units(self.conv_in(x))
         # conv_out and the bottleneck stay in fp32: bf16 motif values tie often and break the
         # quantile threshold.
         with torch.autocast(x.device.type, enabled=False):
             return self.conv_out(h.to(self.conv_out.weight.dtype))
+
+
+def _unshuffle(x: torch.Tensor, s: int) -> torch.Tensor:
+    """(N, C, *spatial) → (N, C·s^d, *spatial/s): each block's pixels become channels."""
+    if x.ndim == 4:
+        return F.pixel_unshuffle(x, s)
+    n, c, length = x.shape
+    return x.view(n, c, length // s, s).permute(0, 1, 3, 2).reshape(n, c * s, length // s)
+
