@@ -92,7 +92,7 @@ def motif_confusion(model: SparlingModel, domain: Domain, n: int, batch_size: in
     (``domain.motif_evaluation_batch``); and the realised density (fraction of nonzero motif-map
     entries). A strided ĝ's map is matched against the blocks each footprint touches."""
     names = default_channel_names(model.config.motif_net.num_motifs)
-    stride = model.config.motif_net.stride
+    stride = model.config.motif_net.map_stride
     conf = MotifConfusion(channels=names, symbols=list(domain.motif_symbols))
     nonzero, total = 0, 0
     for start in range(0, n, batch_size):

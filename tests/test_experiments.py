@@ -72,9 +72,9 @@ def test_latex_experiment_is_the_papers_bottleneck_and_its_receptive_field(prese
     assert experiment.ce_method == "majority"
     domain = experiment.build_domain()
     assert domain.input_shape == (120, 360)
-    positions = (120 // motif_net.stride) * (360 // motif_net.stride)
+    positions = (120 // motif_net.map_stride) * (360 // motif_net.map_stride)
     if preset == "paper":
-        assert motif_net.receptive_field == 65 and motif_net.stride == 1
+        assert motif_net.receptive_field == 65 and motif_net.map_stride == 1
         assert density_key(experiment.bar) == "8.939187e-06"  # spec §2.2: 0.5·0.75³⁸
     if preset == "cpu":
         assert motif_net.receptive_field == 68  # 4×4 blocks, 17 blocks wide: the paper's 65 px
@@ -246,3 +246,13 @@ def test_evaluate_a_run_never_trained(tmp_path):
 def test_check_seed_rejects_the_held_out_split_seeds(seed):
     with pytest.raises(ValueError, match="validation and test"):
         check_seed(seed)
+
+
+def test_run_keys_of_stored_runs_survive_new_optional_config_fields(tmp_path):
+    """Keys of cpu runs trained by earlier versions (before ``hold_density``, ``snapshot_every``,
+    ``final_phase_samples`` and ``MotifNetConfig.stride`` existed). A field added with a value
+    other than None changes every key and orphans every stored run; this pins that it did not."""
+    stored = {"digit_circle_mt": "1-f3344749b1fe1f7b", "digit_circle_st": "1-bc625d0f4686f9b1",
+              "audio_digits_mt": "1-6e0d6f590f606649"}
+    for name, key in stored.items():
+        assert get_run(get_experiment(name, "cpu"), 1, RunStore(tmp_path)).path.name == key, name

@@ -32,19 +32,24 @@ class MotifNetConfig:
     num_motifs: int = 10
     spatial_dims: int = 2
     bf16_body: bool = False  # run conv_in + residual units under bfloat16 autocast (conv_out stays fp32)
-    stride: int = 1  # > 1: one motif position per stride×stride block of the input
+    stride: int | None = None  # s > 1: one motif position per s×s block of the input (None = 1: off, out of run keys)
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "hidden", "residual_units", "num_motifs", "stride"):
+        for name in ("in_channels", "hidden", "residual_units", "num_motifs", "map_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.spatial_dims not in (1, 2):
             raise ValueError(f"spatial_dims must be 1 or 2, got {self.spatial_dims}")
 
     @property
+    def map_stride(self) -> int:
+        """Input pixels per motif-map position along each axis."""
+        return 1 if self.stride is None else self.stride
+
+    @property
     def receptive_field(self) -> int:
         """In input samples / pixels along each axis (block-aligned when stride > 1)."""
-        return self.stride * (4 * self.residual_units + 1)
+        return self.map_stride * (4 * self.residual_units + 1)
 
 
 def _conv(dims: int, cin: int, cout: int, kernel: int) -> nn.Module:
@@ -75,13 +80,13 @@ class ResidualMotifNet(nn.Module):
     def __init__(self, config: MotifNetConfig):
         super().__init__()
         self.config = config
-        d, block = config.spatial_dims, config.stride ** config.spatial_dims
+        d, block = config.spatial_dims, config.map_stride ** config.spatial_dims
         self.conv_in = _conv(d, config.in_channels * block, config.hidden, 1)
         self.units = nn.Sequential(*[ResidualUnit(config.hidden, d) for _ in range(config.residual_units)])
         self.conv_out = _conv(d, config.hidden, config.num_motifs, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.config.stride
+        s = self.config.map_stride
         if s > 1:
             if any(size % s for size in x.shape[2:]):
                 raise ValueError(f"input size {tuple(x.shape[2:])} is not divisible by the motif net's stride {s}")
