@@ -14,6 +14,7 @@ from sparling.domains.audio_digits import (
     AUDIOMNIST_ENV,
     HOP,
     N_FFT,
+    SAMPLE_RATE,
     SPOKEN_DIGITS_PATH,
     TEST_SPEAKERS,
     TRAIN_SPEAKERS,
@@ -353,3 +354,16 @@ def test_shipped_spoken_digits_match_manifest():
         assert len(reps) == manifest["reps"]
         assert all(c.dtype == np.float32 and 800 <= len(c) <= 16_000 for c in reps)  # 0.1..2 s
         assert not np.array_equal(reps[0], reps[1]), key  # repetitions differ
+
+
+def test_synthesized_words_get_their_silence_back():
+    trimmed = AudioDigitsConfig(synthesized_silence_seconds=0).build().clips
+    padded = AudioDigitsConfig(synthesized_silence_seconds=0.05).build().clips
+    pad = round(0.05 * SAMPLE_RATE)
+    for key in list(trimmed)[:5]:
+        for t, p in zip(trimmed[key], padded[key]):
+            assert len(p) == len(t) + 2 * pad
+            assert not p[:pad].any() and not p[-pad:].any()
+            np.testing.assert_array_equal(p[pad:-pad], t)
+    with pytest.raises(ValueError, match="synthesized_silence_seconds must be >= 0"):
+        AudioDigitsConfig(synthesized_silence_seconds=-0.1)

@@ -306,6 +306,12 @@ class AudioDigitsConfig:
     ``min(2**16, 2**noise_amplitude)`` (−100 ≈ silent). ``audiomnist_path`` is read only with
     ``source="audiomnist"``; when None, the ``SPARLING_AUDIOMNIST`` environment variable gives
     it. The folder is checked when the domain is built (``build()``), before any data is read.
+
+    ``synthesized_silence_seconds``: silence put back before and after each synthesized word.
+    The shipped utterances are trimmed to the voiced samples, while an AudioMNIST recording keeps
+    the silence around its word, and a motif's footprint is the whole recording's frame interval
+    (§3.5). Without it a detector that fires as the word ends (1–2 frames after the last voiced
+    frame) lands outside the footprint. Not used with ``source="audiomnist"``.
     """
 
     clip_seconds: float = 15.0
@@ -314,9 +320,13 @@ class AudioDigitsConfig:
     noise_amplitude: float = -10.0
     source: str = "synthesized"
     audiomnist_path: str | None = None
+    synthesized_silence_seconds: float = 0.05
 
     def __post_init__(self) -> None:
         _check_number("clip_seconds", self.clip_seconds)
+        _check_number("synthesized_silence_seconds", self.synthesized_silence_seconds)
+        if self.synthesized_silence_seconds < 0:
+            raise ValueError(f"synthesized_silence_seconds must be >= 0, got {self.synthesized_silence_seconds}")
         _check_number("noise_amplitude", self.noise_amplitude)
         for name in ("min_digits", "max_digits"):
             value = getattr(self, name)
@@ -425,7 +435,11 @@ class AudioDigitsDomain(BaseDomain):
         """(speaker folder, digit) → sorted clips, loaded on first use (cached per process)."""
         if self.config.source == "audiomnist":
             return load_audiomnist(self._data_path)
-        return load_spoken_digits(self._data_path)
+        pad = round(self.config.synthesized_silence_seconds * SAMPLE_RATE)
+        clips = load_spoken_digits(self._data_path)
+        if pad == 0:
+            return clips
+        return {key: tuple(_freeze(np.pad(c, pad)) for c in group) for key, group in clips.items()}
 
     # --- sampling
 
