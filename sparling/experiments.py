@@ -174,6 +174,16 @@ def _toy(multiple: int) -> Callable[[str], Experiment]:
     return build
 
 
+# --- the smoke schedule of the audio and LaTeX experiments ----------------------------------------
+
+# 32 samples; the annealer fires at every validation (target decays fast), so 4 validations
+# pass 3 grid steps and training stops: the plumbing of every phase runs in seconds.
+SMOKE_TRAINING = TrainingConfig(batch_size=4, learning_rate=1e-3, max_samples=32, val_every=8, val_samples=8,
+                                val_batch_size=8, stop_density=grid_density(3) * 0.99,
+                                annealing=AnnealingConfig(initial_target=0.0, min_target=-1.0,
+                                                          target_decay_per_sample=1.0))
+
+
 # --- AudioMNISTSequence -----------------------------------------------------------------------
 
 AUDIO_DOMAIN = AudioDigitsConfig()
@@ -216,10 +226,7 @@ def _audio_digits(preset: str) -> Experiment:
         seeds = (1,)
     else:
         model = ModelConfig(motif_net, sparsity, CTCHeadConfig(hidden=8, layers=1))
-        training = TrainingConfig(batch_size=4, learning_rate=1e-3, max_samples=32, val_every=8, val_samples=8,
-                                  val_batch_size=8, stop_density=grid_density(3) * 0.99,
-                                  annealing=AnnealingConfig(initial_target=0.0, min_target=-1.0,
-                                                            target_decay_per_sample=1.0))
+        training = SMOKE_TRAINING
         seeds = (1,)
     return Experiment("audio_digits_mt", preset, AUDIO_DOMAIN, model, training, "majority", seeds)
 
@@ -279,10 +286,7 @@ def _latex_ocr(preset: str) -> Experiment:
         head = PaperHeadConfig(channels=16, pool=2, heads=2, encoder_layers=1, decoder_layers=1, feedforward=32,
                                dropout=0.0)
         model = ModelConfig(motif_net, sparsity, head)
-        training = TrainingConfig(batch_size=4, learning_rate=1e-3, max_samples=32, val_every=8, val_samples=8,
-                                  val_batch_size=8, stop_density=grid_density(3) * 0.99,
-                                  annealing=AnnealingConfig(initial_target=0.0, min_target=-1.0,
-                                                            target_decay_per_sample=1.0))
+        training = SMOKE_TRAINING
         seeds = (1,)
     return Experiment("latex_ocr_mt", preset, LATEX_DOMAIN, model, training, "majority", seeds)
 
