@@ -259,12 +259,15 @@ def test_caches_change_nothing(tmp_path):
     assert other.renders == 1  # other render settings never read these entries
 
 
-@pytest.mark.parametrize("bad", [
-    dict(noise=1.5), dict(height=0), dict(renderer="tex"), dict(minimal_length=5, maximal_length=4),
-    dict(motif_coverage=0.5), dict(width=3.0), dict(font_size_pt=-1),
+@pytest.mark.parametrize("bad, match", [
+    (dict(noise=1.5), "noise"), (dict(height=0), "canvas"), (dict(renderer="tex"), "renderer"),
+    (dict(minimal_length=5, maximal_length=4), "minimal_length"), (dict(motif_coverage=0.5), "motif_coverage"),
+    (dict(width=3.0), "width must be an int"), (dict(dpi=True), "dpi must be an int"),
+    (dict(font_size_pt=-1), "font_size_pt"), (dict(noise=float("nan")), "noise must be finite"),
+    (dict(ink_coverage="0.2"), "ink_coverage must be a number"),
 ])
-def test_config_validation(bad):
-    with pytest.raises(ValueError):
+def test_config_validation(bad, match):
+    with pytest.raises(ValueError, match=match):
         LatexOCRConfig(**bad)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import math
 import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -23,6 +24,8 @@ __all__ = [
     "TEST_SPLIT",
     "Domain",
     "BaseDomain",
+    "check_int",
+    "check_number",
 ]
 
 VALIDATION_SPLIT: int = -1
@@ -30,6 +33,20 @@ VALIDATION_SPLIT: int = -1
 
 TEST_SPLIT: int = -2
 """Split seed of the test stream. (The train stream uses the run seed itself.)"""
+
+
+def check_int(name: str, value: object) -> None:
+    """A config field that must be an int (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+
+
+def check_number(name: str, value: object) -> None:
+    """A config field that must be a finite real number (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -46,7 +45,7 @@ import scipy.signal
 import scipy.special
 import torch
 
-from . import BaseDomain, Motif, Sample, compute_seed
+from . import BaseDomain, Motif, Sample, check_int, check_number, compute_seed
 
 __all__ = [
     "AUDIOMNIST_ENV",
@@ -291,13 +290,6 @@ def load_audiomnist(path: str | Path) -> Clips:
 # --------------------------------------------------------------------------- config
 
 
-def _check_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-
-
 @dataclass(frozen=True)
 class AudioDigitsConfig:
     """AudioMNISTSequence parameters (defaults = the paper's main domain, aum-2ka1).
@@ -323,15 +315,13 @@ class AudioDigitsConfig:
     synthesized_silence_seconds: float = 0.05
 
     def __post_init__(self) -> None:
-        _check_number("clip_seconds", self.clip_seconds)
-        _check_number("synthesized_silence_seconds", self.synthesized_silence_seconds)
+        check_number("clip_seconds", self.clip_seconds)
+        check_number("synthesized_silence_seconds", self.synthesized_silence_seconds)
         if self.synthesized_silence_seconds < 0:
             raise ValueError(f"synthesized_silence_seconds must be >= 0, got {self.synthesized_silence_seconds}")
-        _check_number("noise_amplitude", self.noise_amplitude)
+        check_number("noise_amplitude", self.noise_amplitude)
         for name in ("min_digits", "max_digits"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"{name} must be an int, got {value!r}")
+            check_int(name, getattr(self, name))
         if self.clip_seconds <= 0 or self.clip_seconds * SAMPLE_RATE != round(self.clip_seconds * SAMPLE_RATE):
             raise ValueError(
                 f"clip_seconds must be positive and a whole number of samples at {SAMPLE_RATE} Hz, "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import BaseDomain, Motif, Sample
+from . import BaseDomain, Motif, Sample, check_int, check_number
 
 __all__ = [
     "DIGITS",
@@ -111,18 +111,6 @@ def canonicalize(symbols: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- config
 
 
-def _check_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-
-
-def _check_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-
-
 @dataclass(frozen=True)
 class DigitCircleConfig:
     """DigitCircle parameters (defaults = the main config pae-7bb1)."""
@@ -136,9 +124,9 @@ class DigitCircleConfig:
 
     def __post_init__(self) -> None:
         for name in ("size", "min_radius", "random_shift", "max_syms"):
-            _check_int(name, getattr(self, name))
+            check_int(name, getattr(self, name))
         for name in ("pre_noise", "post_noise"):
-            _check_number(name, getattr(self, name))
+            check_number(name, getattr(self, name))
         if self.random_shift < 0:
             raise ValueError(f"random_shift must be >= 0, got {self.random_shift}")
         if not MIN_SYMS <= self.max_syms <= len(DIGITS):
@@ -248,9 +236,9 @@ class DigitCircleSingleDigitDomain(BaseDomain):
     symbols = DIGITS
 
     def __init__(self, size: int = 32, pre_noise: float = 0.5, post_noise: float = 0.05) -> None:
-        _check_int("size", size)
-        _check_number("pre_noise", pre_noise)
-        _check_number("post_noise", post_noise)
+        check_int("size", size)
+        check_number("pre_noise", pre_noise)
+        check_number("post_noise", post_noise)
         if size < STAMP_HEIGHT:
             raise ValueError(f"size must be >= {STAMP_HEIGHT}, got {size}")
         if not 0 <= pre_noise <= 1:

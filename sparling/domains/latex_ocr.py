@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import TEST_SPLIT, BaseDomain, Motif, Sample, compute_seed
+from . import TEST_SPLIT, BaseDomain, Motif, Sample, check_int, check_number, compute_seed
 
 __all__ = [
     "SYMBOLS",
@@ -550,13 +550,9 @@ class LatexOCRConfig:
 
     def __post_init__(self) -> None:
         for name in ("height", "width", "dpi", "minimal_length", "maximal_length", "motif_pad", "subsamples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ValueError(f"{name} must be an int, got {v!r}")
+            check_int(name, getattr(self, name))
         for name in ("noise", "font_size_pt", "ink_coverage", "motif_coverage"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            check_number(name, getattr(self, name))
         if self.height < 1 or self.width < 1:
             raise ValueError(f"canvas must be at least 1x1, got {self.height}x{self.width}")
         if not 0 <= self.noise <= 1:
