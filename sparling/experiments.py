@@ -1,9 +1,9 @@
 """Named experiments × presets, and get-or-train through the run store.
 
 An experiment is (domain config, model config, training config) plus how it is evaluated.
-A preset scales it (model width, head, schedule, samples, seeds); it never changes what is
-measured: the same domain, motif net shape (receptive field, channels), bottleneck,
-density grid, stopping density δ_min and metrics at every preset.
+A preset scales it (model width, head, schedule, samples, seeds, augmentation of the train
+streams); it never changes what is measured: the same test streams, motif net shape (receptive
+field, channels), bottleneck, density grid, stopping density δ_min and metrics at every preset.
 
 - ``paper``: the authors' hyperparameters (spec §4–§5): ĝ width 64, the paper head (46M
   parameters), batch 10, Adam lr 1e-5, validation on 10k samples every 20k, annealing target
@@ -187,6 +187,7 @@ SMOKE_TRAINING = TrainingConfig(batch_size=4, learning_rate=1e-3, max_samples=32
 # --- AudioMNISTSequence -----------------------------------------------------------------------
 
 AUDIO_DOMAIN = AudioDigitsConfig()
+AUDIO_CPU_SPEED_FACTORS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 AUDIO_MIN_DENSITY = minimal_density(AUDIO_DOMAIN.mean_digits, 10, AUDIO_DOMAIN.n_frames)  # 7.5 / (10·642)
 
 
@@ -196,7 +197,7 @@ def audio_digits(preset: str, source: str = "synthesized", audiomnist_path: str 
     experiment = _audio_digits(preset)
     if source == "synthesized" and audiomnist_path is None:
         return experiment
-    return replace(experiment, domain=AudioDigitsConfig(source=source, audiomnist_path=audiomnist_path))
+    return replace(experiment, domain=replace(experiment.domain, source=source, audiomnist_path=audiomnist_path))
 
 
 def _audio_digits(preset: str) -> Experiment:
@@ -205,6 +206,7 @@ def _audio_digits(preset: str) -> Experiment:
     accumulated per-channel threshold, majority CE. ``cpu``: ĝ at width 32 and the CTC head
     (the output lists the motifs in time order); ``paper``: the authors' width 64 and head."""
     check_preset(preset)
+    domain = AUDIO_DOMAIN
     sparsity = SparlingConfig(per_channel=True, affine=False)
     motif_net = MotifNetConfig(in_channels=64, hidden={"smoke": 4, "cpu": 32, "paper": 64}[preset], residual_units=8,
                                num_motifs=10, spatial_dims=1)
@@ -214,6 +216,9 @@ def _audio_digits(preset: str) -> Experiment:
                                   stop_density=AUDIO_MIN_DENSITY)
         seeds = tuple(range(1, 10))
     elif preset == "cpu":
+        # 51 train speakers × 2 takes: a run reached E2EE 3 % on train speakers and 10 % on the
+        # test speakers, dense or at the bar. Speed perturbation of the train streams closes the gap.
+        domain = replace(AUDIO_DOMAIN, train_speed_factors=AUDIO_CPU_SPEED_FACTORS)
         model = ModelConfig(motif_net, sparsity, CTCHeadConfig(hidden=64, kernel=3, layers=2))
         training = TrainingConfig(
             batch_size=16, learning_rate=1e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=2048, grad_clip=1.0,
@@ -228,7 +233,7 @@ def _audio_digits(preset: str) -> Experiment:
         model = ModelConfig(motif_net, sparsity, CTCHeadConfig(hidden=8, layers=1))
         training = SMOKE_TRAINING
         seeds = (1,)
-    return Experiment("audio_digits_mt", preset, AUDIO_DOMAIN, model, training, "majority", seeds)
+    return Experiment("audio_digits_mt", preset, domain, model, training, "majority", seeds)
 
 
 # --- LaTeX-OCR ---------------------------------------------------------------------------------

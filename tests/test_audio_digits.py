@@ -11,6 +11,8 @@ import scipy.stats
 
 from sparling.domains import TEST_SPLIT, VALIDATION_SPLIT, compute_seed
 from sparling.domains.audio_digits import (
+    SPEED_STREAM,
+    change_speed,
     AUDIOMNIST_ENV,
     HOP,
     N_FFT,
@@ -367,3 +369,36 @@ def test_synthesized_words_get_their_silence_back():
             np.testing.assert_array_equal(p[pad:-pad], t)
     with pytest.raises(ValueError, match="synthesized_silence_seconds must be >= 0"):
         AudioDigitsConfig(synthesized_silence_seconds=-0.1)
+
+
+def test_change_speed_scales_length_and_pitch():
+    t = np.arange(8000) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 500 * t).astype(np.float32)
+    for factor in (0.85, 1.1):
+        fast = change_speed(tone, factor)
+        assert fast.dtype == np.float32
+        assert abs(len(fast) - len(tone) / factor) <= 1
+        spectrum = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
+        peak_hz = np.argmax(spectrum) * SAMPLE_RATE / len(fast)
+        assert abs(peak_hz - 500 * factor) < 5
+    assert change_speed(tone, 1.0) is tone
+
+
+def test_speed_perturbation_only_touches_the_train_streams():
+    plain = AudioDigitsConfig().build()
+    faster = AudioDigitsConfig(train_speed_factors=(1.15,)).build()
+    for split in (VALIDATION_SPLIT, TEST_SPLIT):  # evaluation streams: the spec's clips, bit for bit
+        np.testing.assert_array_equal(faster.sample_at(split, 4).x, plain.sample_at(split, 4).x)
+    for index in range(3):
+        rng = np.random.RandomState(compute_seed(1, index))
+        base = plain.compose(rng)
+        seed = compute_seed(1, index)
+        comp = faster.compose(np.random.RandomState(seed), speed_rng=np.random.default_rng([seed, SPEED_STREAM]))
+        assert comp.digits == base.digits and comp.speakers == base.speakers  # the §3.5 draws are unchanged
+        for short, long in zip(comp.lengths, base.lengths):
+            assert abs(short - long / 1.15) <= 1
+        sample = faster.sample_at(1, index)  # sample_at perturbs the train stream, deterministically
+        assert [m.footprint for m in sample.motifs] == [m.footprint for m in faster.to_sample(comp).motifs]
+        np.testing.assert_array_equal(sample.x, faster.sample_at(1, index).x)
+    with pytest.raises(ValueError, match="train_speed_factors"):
+        AudioDigitsConfig(train_speed_factors=(3.0,))

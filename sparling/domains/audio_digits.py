@@ -304,6 +304,13 @@ class AudioDigitsConfig:
     the silence around its word, and a motif's footprint is the whole recording's frame interval
     (§3.5). Without it a detector that fires as the word ends (1–2 frames after the last voiced
     frame) lands outside the footprint. Not used with ``source="audiomnist"``.
+
+    ``train_speed_factors``: speed perturbation of the train streams (split seeds >= 0), the
+    standard remedy for too few speakers (Ko et al. 2015): each utterance is resampled by a factor
+    drawn uniformly from this tuple (1.1 = 10 % faster and higher), which also shifts its
+    formants as a shorter or longer vocal tract would. Empty (the spec's domain) = off. The
+    validation and test streams are never perturbed; the factors come from a second random
+    stream of (split, index), so the §3.5 draws are the same with or without it.
     """
 
     clip_seconds: float = 15.0
@@ -313,8 +320,13 @@ class AudioDigitsConfig:
     source: str = "synthesized"
     audiomnist_path: str | None = None
     synthesized_silence_seconds: float = 0.05
+    train_speed_factors: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        for factor in self.train_speed_factors:
+            check_number("train_speed_factors", factor)
+            if not 0.5 <= factor <= 2:
+                raise ValueError(f"train_speed_factors must be in [0.5, 2], got {self.train_speed_factors}")
         check_number("clip_seconds", self.clip_seconds)
         check_number("synthesized_silence_seconds", self.synthesized_silence_seconds)
         if self.synthesized_silence_seconds < 0:
@@ -380,6 +392,19 @@ SINGLE_DIGIT_CONFIG = AudioDigitsConfig(clip_seconds=3.0, min_digits=1, max_digi
 
 # --------------------------------------------------------------------------- domains
 
+SPEED_STREAM = 0x5EED
+"""Second entropy word of the speed-perturbation stream of a sample: ``default_rng([seed, SPEED_STREAM])``."""
+
+
+def change_speed(clip: np.ndarray, factor: float) -> np.ndarray:
+    """``clip`` played ``factor`` times faster (tempo and pitch together), by polyphase
+    resampling: length ≈ len(clip) / factor. float32."""
+    if factor == 1:
+        return clip
+    ratio = Fraction(factor).limit_denominator(100)
+    return scipy.signal.resample_poly(clip, ratio.denominator, ratio.numerator).astype(np.float32)
+
+
 
 @dataclass(frozen=True)
 class Composition:
@@ -436,15 +461,20 @@ class AudioDigitsDomain(BaseDomain):
     def sample_at(self, split_seed: int, index: int) -> Sample:
         """Sample ``index`` of split ``split_seed``: train speakers for split seeds >= 0, test
         speakers for the validation (-1) and test (-2) streams."""
-        rng = np.random.RandomState(compute_seed(split_seed, index))
-        return self.sample(rng, test_speakers=split_seed < 0)
+        seed = compute_seed(split_seed, index)
+        rng = np.random.RandomState(seed)
+        speed_rng = np.random.default_rng([seed, SPEED_STREAM]) if split_seed >= 0 else None
+        return self.sample(rng, test_speakers=split_seed < 0, speed_rng=speed_rng)
 
-    def sample(self, rng: np.random.RandomState, test_speakers: bool = False) -> Sample:
-        return self.to_sample(self.compose(rng, test_speakers))
+    def sample(self, rng: np.random.RandomState, test_speakers: bool = False,
+               speed_rng: np.random.Generator | None = None) -> Sample:
+        return self.to_sample(self.compose(rng, test_speakers, speed_rng))
 
-    def compose(self, rng: np.random.RandomState, test_speakers: bool = False) -> Composition:
+    def compose(self, rng: np.random.RandomState, test_speakers: bool = False,
+                speed_rng: np.random.Generator | None = None) -> Composition:
         """The clip, consuming ``rng`` in §3.5's order: n, digits, (speaker, clip) per digit,
-        the starts, the noise."""
+        the starts, the noise. With ``speed_rng`` and ``train_speed_factors``, each chosen
+        utterance is first resampled by a factor drawn from ``speed_rng``."""
         cfg = self.config
         L = cfg.clip_samples
         speaker_set = list(TEST_SPEAKERS if test_speakers else TRAIN_SPEAKERS)
@@ -455,7 +485,10 @@ class AudioDigitsDomain(BaseDomain):
             folder = speaker_folder(int(rng.choice(speaker_set)))
             options = self.clips[(folder, int(d))]
             folders.append(folder)
-            chosen.append(options[rng.choice(len(options))][:L])
+            clip = options[rng.choice(len(options))]
+            if speed_rng is not None and cfg.train_speed_factors:
+                clip = change_speed(clip, float(speed_rng.choice(cfg.train_speed_factors)))
+            chosen.append(clip[:L])
         lengths = [len(c) for c in chosen]
         starts = self._place(rng, lengths, L)
         audio = np.zeros(L)
