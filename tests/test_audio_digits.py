@@ -400,5 +400,6 @@ def test_speed_perturbation_only_touches_the_train_streams():
         sample = faster.sample_at(1, index)  # sample_at perturbs the train stream, deterministically
         assert [m.footprint for m in sample.motifs] == [m.footprint for m in faster.to_sample(comp).motifs]
         np.testing.assert_array_equal(sample.x, faster.sample_at(1, index).x)
-    with pytest.raises(ValueError, match="train_speed_factors"):
-        AudioDigitsConfig(train_speed_factors=(3.0,))
+    for bad in ((3.0,), (float("nan"),), [1.1]):
+        with pytest.raises(ValueError, match="train_speed_factors"):
+            AudioDigitsConfig(train_speed_factors=bad)

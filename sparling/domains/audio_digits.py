@@ -323,6 +323,8 @@ class AudioDigitsConfig:
     train_speed_factors: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.train_speed_factors, tuple):
+            raise ValueError(f"train_speed_factors must be a tuple, got {self.train_speed_factors!r}")
         for factor in self.train_speed_factors:
             check_number("train_speed_factors", factor)
             if not 0.5 <= factor <= 2:
@@ -403,7 +405,6 @@ def change_speed(clip: np.ndarray, factor: float) -> np.ndarray:
         return clip
     ratio = Fraction(factor).limit_denominator(100)
     return scipy.signal.resample_poly(clip, ratio.denominator, ratio.numerator).astype(np.float32)
-
 
 
 @dataclass(frozen=True)
