@@ -49,14 +49,18 @@ def test_audio_experiment_is_the_papers_shape_at_every_preset(preset):
         assert density_key(experiment.bar) == "1.189204e-03"
     domain = experiment.build_domain()
     assert domain.in_channels == 64 and domain.input_shape == (642,)
+    # only the cpu preset perturbs the train clips' speed; what is measured is the spec's test stream
+    assert bool(experiment.domain.train_speed_factors) == (preset == "cpu")
+    assert replace(experiment.domain, train_speed_factors=()) == get_experiment("audio_digits_mt", "paper").domain
 
 
 def test_audio_experiment_on_audiomnist_needs_its_folder(tmp_path):
     from sparling.experiments import audio_digits
 
-    experiment = audio_digits("smoke", "audiomnist", str(tmp_path / "missing"))
+    experiment = audio_digits("cpu", "audiomnist", str(tmp_path / "missing"))
     assert experiment.domain.source == "audiomnist"
-    assert get_run(experiment, 1, RunStore(tmp_path)).key != get_run(get_experiment("audio_digits_mt", "smoke"), 1,
+    assert experiment.domain.train_speed_factors == get_experiment("audio_digits_mt", "cpu").domain.train_speed_factors
+    assert get_run(experiment, 1, RunStore(tmp_path)).key != get_run(get_experiment("audio_digits_mt", "cpu"), 1,
                                                                       RunStore(tmp_path)).key
     with pytest.raises(ValueError, match="AudioMNIST folder not found"):
         experiment.build_domain()
