@@ -486,9 +486,10 @@ class AudioDigitsDomain(BaseDomain):
             folder = speaker_folder(int(rng.choice(speaker_set)))
             options = self.clips[(folder, int(d))]
             folders.append(folder)
-            clip = options[rng.choice(len(options))]
+            take = int(rng.choice(len(options)))
+            clip = options[take]
             if speed_rng is not None and cfg.train_speed_factors:
-                clip = change_speed(clip, float(speed_rng.choice(cfg.train_speed_factors)))
+                clip = self._at_speed(folder, int(d), take, float(speed_rng.choice(cfg.train_speed_factors)))
             chosen.append(clip[:L])
         lengths = [len(c) for c in chosen]
         starts = self._place(rng, lengths, L)
@@ -503,6 +504,15 @@ class AudioDigitsDomain(BaseDomain):
             tuple(starts),
             tuple(lengths),
         )
+
+    def _at_speed(self, folder: int, digit: int, take: int, factor: float) -> np.ndarray:
+        """Take ``take`` of (folder, digit) at ``factor``× speed, resampled once per process (the
+        train streams reuse ≈ 1,000 takes × a few factors; resampling costs ≈ 1 ms each)."""
+        cache = self.__dict__.setdefault("_speed_cache", {})
+        key = (folder, digit, take, factor)
+        if key not in cache:
+            cache[key] = _freeze(change_speed(self.clips[(folder, digit)][take], factor))
+        return cache[key]
 
     def _place(self, rng: np.random.RandomState, lengths: list[int], L: int) -> list[int]:
         """Rejection-sample sorted starts until every utterance ends before the next starts."""
