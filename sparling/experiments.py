@@ -222,7 +222,7 @@ def _audio_digits(preset: str) -> Experiment:
     elif preset == "cpu":
         # 51 train speakers × 2 takes: without augmentation a run reached E2EE 3 % on train speakers
         # but 9–10 % on the test speakers, dense or at the bar. Speed-perturbed train clips bring the
-        # test E2EE to 2–4 % down to 2 steps above the bar (what is left is the squeeze at the bar).
+        # test E2EE to 2–4 % down to 2 steps above the bar (measured at width 32).
         domain = replace(AUDIO_DOMAIN, train_speed_factors=AUDIO_CPU_SPEED_FACTORS)
         model = ModelConfig(motif_net, sparsity, CTCHeadConfig(hidden=64, kernel=3, layers=2))
         training = TrainingConfig(

@@ -507,7 +507,8 @@ class AudioDigitsDomain(BaseDomain):
 
     def _at_speed(self, folder: int, digit: int, take: int, factor: float) -> np.ndarray:
         """Take ``take`` of (folder, digit) at ``factor``× speed, resampled once per process (the
-        train streams reuse ≈ 1,000 takes × a few factors; resampling costs ≈ 1 ms each)."""
+        train streams reuse ≈ 1,000 takes × a few factors; resampling costs ≈ 1 ms each). At the cpu
+        preset's 7 factors the cache holds at most ≈ 7,000 clips, on the order of 100 MB."""
         cache = self.__dict__.setdefault("_speed_cache", {})
         key = (folder, digit, take, factor)
         if key not in cache:
