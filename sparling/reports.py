@@ -20,11 +20,13 @@ import torch
 
 import sparling
 from sparling.annealing import density_key, grid_index, steps_above_bar
+from sparling.domains import TEST_SPLIT
 from sparling.evaluation import Evaluation, load_model_at, trained_densities
 from sparling.experiments import TOY_DOMAIN, Experiment, evaluate, get_experiment, get_or_train, theorem_points
 from sparling.metrics import METRIC_NAMES, NONE, bootstrap_mean, channel_to_symbol_hungarian, channel_to_symbol_majority
 from sparling.store import atomic_write, check_name
-from sparling.theory import AUTHORS_DIGIT_CIRCLE_LAYOUT, SlotLayout, authors_deletion_probability, necessity_alpha
+from sparling.theory import (AUTHORS_DIGIT_CIRCLE_LAYOUT, SlotLayout, authors_deletion_probability, channel_budget,
+                             necessity_alpha, symbol_rates)
 from sparling.training import resolve_device
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "theorem_summary",
     "theorem_conclusion",
     "alpha_table",
+    "channel_budget_table",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -407,4 +410,32 @@ def alpha_table() -> pd.DataFrame:
              ("toy domain, 1/k", necessity_alpha(toy))]
     rows = [{"layout": name, **{f"alpha_{k}": v for k, v in alphas.items()}, "alpha": sum(alphas.values())}
             for name, alphas in cases]
+    return pd.DataFrame(rows)
+
+
+# --- the per-channel budget at the bar ----------------------------------------------------------------
+
+
+def channel_budget_table(experiments: Sequence[Experiment], n: int = 1000) -> pd.DataFrame:
+    """For each experiment, what per-channel thresholds allow at its bar (``theory.channel_budget``):
+    the motif map, the bar, the activations each channel may fire per input there, and the ceiling
+    of (1 − FNE)(1 − CE) with the best possible channel allocation. Symbol rates from the first
+    ``n`` test samples of each experiment's domain."""
+    rows, rates_of = [], {}
+    for experiment in experiments:
+        if experiment.domain not in rates_of:
+            domain = experiment.build_domain()
+            rates_of[experiment.domain] = symbol_rates(domain.sample_at(TEST_SPLIT, i) for i in range(n))
+        rates = rates_of[experiment.domain]
+        stride = experiment.model.motif_net.map_stride
+        shape = tuple(size // stride for size in experiment.build_domain().input_shape)
+        budget = channel_budget(rates, experiment.model.motif_net.num_motifs, experiment.bar, math.prod(shape))
+        rows.append({
+            "preset": experiment.preset, "motif map": "×".join(map(str, shape)), "bar": f"{experiment.bar:.6e}",
+            "bar / δ_min": experiment.bar / experiment.training.stop_density,
+            "activations per channel per input": budget.per_channel,
+            "channels": experiment.model.motif_net.num_motifs,
+            "channels to cover every symbol": sum(math.ceil(r / budget.per_channel - 1e-9) for r in rates.values()),
+            "ceiling of (1−FNE)(1−CE)": budget.ceiling,
+        })
     return pd.DataFrame(rows)

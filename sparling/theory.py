@@ -19,6 +19,9 @@ from sparling.domains.toy import ToySequenceConfig, slot_layouts
 __all__ = [
     "minimal_density",
     "minimal_density_from_samples",
+    "symbol_rates",
+    "ChannelBudget",
+    "channel_budget",
     "DensityTarget",
     "density_target",
     "SlotLayout",
@@ -69,6 +72,64 @@ class DensityTarget:
 def density_target(minimal: float) -> DensityTarget:
     bar = bar_density(minimal)
     return DensityTarget(minimal, bar, grid_index(bar))
+
+
+# --- the per-channel budget ----------------------------------------------------------------
+
+
+def symbol_rates(samples: Iterable[Sample]) -> dict[str, float]:
+    """Mean occurrences of each motif symbol per input."""
+    counts: Counter[str] = Counter()
+    n = 0
+    for sample in samples:
+        counts.update(m.symbol for m in sample.motifs)
+        n += 1
+    if n == 0:
+        raise ValueError("no samples")
+    return {symbol: count / n for symbol, count in counts.most_common()}
+
+
+@dataclass(frozen=True)
+class ChannelBudget:
+    """What per-channel thresholds allow at one density (see ``channel_budget``)."""
+
+    per_channel: float  # activations per input each channel fires, on average: δ × positions
+    ceiling: float  # the largest possible (1 − FNE)(1 − CE), majority CE
+    channels: dict[str, int]  # the allocation reaching it: channels per symbol (spare channels unassigned)
+
+
+def channel_budget(rates: dict[str, float], channels: int, density: float, positions: int) -> ChannelBudget:
+    """The most of the true motifs a map with per-channel thresholds can identify at ``density``.
+
+    With per-channel thresholds (MT) every channel fires b = δ·positions times per input on
+    average. Matching (spec §6.1) spends one activation per true motif it covers, so the n_s
+    channels whose majority symbol is s identify at most min(f_s, n_s·b) of the f_s motifs of s
+    per input, and the rest count as missed (FNE) or confused (CE). Hence
+    (1 − FNE)(1 − CE) ≤ max over Σ n_s = C of Σ_s min(f_s, n_s·b) / Σ_s f_s. Each term is
+    concave in n_s, so giving channels one at a time to the largest gain is optimal.
+
+    Symbols much more frequent than the others (LaTeX's parentheses, "+" and fraction bars)
+    need several channels each; when b is below the rare symbols' rates, the ceiling drops
+    below 1 however well the channels are learned.
+    """
+    if channels < 1 or positions < 1 or not 0 < density <= 1:
+        raise ValueError(f"need channels >= 1, positions >= 1, 0 < density <= 1; got {channels}, {positions}, {density}")
+    if any(r < 0 for r in rates.values()) or not sum(rates.values()) > 0:
+        raise ValueError("rates must be >= 0 with a positive sum")
+    per_channel = density * positions
+    allocation = {symbol: 0 for symbol in rates}
+
+    def gain(symbol: str) -> float:
+        n, rate = allocation[symbol], rates[symbol]
+        return min(rate, (n + 1) * per_channel) - min(rate, n * per_channel)
+
+    for _ in range(channels):
+        best = max(allocation, key=gain)  # ties: the first symbol in ``rates`` order
+        if gain(best) <= 0:
+            break
+        allocation[best] += 1
+    covered = sum(min(rates[s], n * per_channel) for s, n in allocation.items())
+    return ChannelBudget(per_channel, covered / sum(rates.values()), allocation)
 
 
 # --- α-motif-necessity ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 import sparling
 from sparling import plots, reports
 from sparling.domains import Motif, Sample
+from sparling.experiments import get_experiment
 from sparling.metrics import NONE, bootstrap_mean
 
 
@@ -207,3 +208,16 @@ def test_eval_samples_scales_down_only_at_smoke():
     assert reports.eval_samples("smoke", 10_000) < 10_000
     assert reports.eval_samples("cpu", 10_000) == 10_000
     assert reports.eval_samples("smoke", 10) == 10
+
+
+def test_channel_budget_table_at_the_bar():
+    # DigitCircle: each channel may fire bar·10⁴ ≈ 0.50 times per image, every digit occurs
+    # ≈ 0.45 times → ceiling ≈ 1 (200 samples: a digit may come out above 0.50 by chance). The
+    # paper's LaTeX map: 0.386 per channel, above every letter's and digit's rate (≈ 0.37).
+    dc, latex = get_experiment("digit_circle_mt", "cpu"), get_experiment("latex_ocr_mt", "paper")
+    table = reports.channel_budget_table([dc, latex], n=200).set_index("motif map")
+    assert table.loc["100×100", "activations per channel per input"] == pytest.approx(dc.bar * 100 * 100)
+    assert table.loc["100×100", "ceiling of (1−FNE)(1−CE)"] > 0.99
+    assert table.loc["120×360", "activations per channel per input"] == pytest.approx(latex.bar * 120 * 360)
+    assert table.loc["120×360", "bar / δ_min"] == pytest.approx(1.2819, abs=1e-3)
+    assert table.loc["120×360", "ceiling of (1−FNE)(1−CE)"] > 0.99

@@ -19,22 +19,129 @@ from sparling.experiments import (
     theorem_points,
     training_state,
 )
-from sparling.metrics import MotifIdentification, motif_identification_error
+from sparling.metrics import (MapMotif, MotifConfusion, MotifIdentification, count_motif_matches, motif_errors,
+                              motif_identification_error)
 from sparling.store import RunStore
 from sparling.theory import (
     AUTHORS_DIGIT_CIRCLE_LAYOUT,
     SlotLayout,
     authors_deletion_probability,
     binary_entropy_bits,
+    channel_budget,
     density_target,
     information_bound_bits,
     minimal_density,
     minimal_density_from_samples,
     necessity_alpha,
     theorem_k_scaling,
+    symbol_rates,
     toy_layout_entropy_bits,
 )
 from sparling.training import TrainingConfig, snapshot_name
+
+# --- the per-channel budget ------------------------------------------------------------------
+
+
+def _brute_force_ceiling(rates: dict[str, float], channels: int, per_channel: float) -> float:
+    symbols = list(rates)
+    best = 0.0
+    for allocation in itertools.product(range(channels + 1), repeat=len(symbols)):
+        if sum(allocation) <= channels:
+            best = max(best, sum(min(rates[s], n * per_channel) for s, n in zip(symbols, allocation)))
+    return best / sum(rates.values())
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_channel_budget_greedy_is_the_best_allocation(case):
+    rng = np.random.RandomState(case)
+    rates = {f"s{i}": float(rng.choice([0.0, 0.2, 0.37, 0.5, 1.04, 2.0])) for i in range(rng.randint(1, 5))}
+    if not sum(rates.values()):
+        rates["s0"] = 0.4
+    channels, positions = int(rng.randint(1, 7)), 100
+    density = float(rng.choice([0.002, 0.0032, 0.005, 0.01]))
+    budget = channel_budget(rates, channels, density, positions)
+    assert budget.ceiling == pytest.approx(_brute_force_ceiling(rates, channels, density * positions))
+    assert sum(budget.channels.values()) <= channels
+
+
+def test_channel_budget_of_equal_rates():
+    # DigitCircle at its bar: each of the 10 digits occurs 0.449 times per image, each channel may
+    # fire 0.502 times → one channel per digit covers everything; LaTeX-like rates do not fit.
+    digits = {str(d): 0.4492 for d in range(10)}
+    assert channel_budget(digits, 10, 5.022621e-05, 100 * 100).ceiling == 1.0
+    assert channel_budget(digits, 10, 4.0e-05, 100 * 100).ceiling == pytest.approx(0.40 / 0.4492)
+    skewed = {"(": 1.0, "x": 0.4}
+    budget = channel_budget(skewed, 3, 0.4 / 1000, 1000)
+    assert budget.channels == {"(": 2, "x": 1} and budget.ceiling == pytest.approx(1.2 / 1.4)
+
+
+def _identified(maps: list[np.ndarray], motifs: list[list[MapMotif]]) -> float:
+    confusion = MotifConfusion()
+    for m, truth in zip(maps, motifs):
+        confusion.add(count_motif_matches(m, truth))
+    errors = motif_errors(confusion, "majority")
+    return (1 - errors.fne) * (1 - errors.ce)
+
+
+@pytest.mark.parametrize("case", range(30))
+def test_no_map_with_per_channel_budgets_beats_the_ceiling(case):
+    # Random maps in which every channel fires exactly `per_channel · inputs` times, placed on the
+    # true motifs as greedily as possible (each channel prefers one symbol), scored by the real
+    # metrics: (1 − FNE)(1 − CE) never exceeds the ceiling of the empirical rates.
+    rng = np.random.RandomState(case)
+    inputs, length, channels = 6, 40, int(rng.randint(2, 5))
+    symbols = ["a", "b", "c"][: rng.randint(1, 4)]
+    motifs = []
+    for _ in range(inputs):
+        positions = rng.choice(length, size=rng.randint(1, 6), replace=False)
+        weights = np.array([3.0, 1.0, 1.0])[: len(symbols)]
+        motifs.append([MapMotif(str(rng.choice(symbols, p=weights / weights.sum())), (slice(p, p + 1),))
+                       for p in positions])
+    per_input = int(rng.randint(1, 3))
+    maps = [np.zeros((channels, length)) for _ in range(inputs)]
+    for c in range(channels):
+        preferred = symbols[c % len(symbols)] if rng.rand() < 0.8 else str(rng.choice(symbols))
+        spots = [(i, m.footprint[0].start) for i in range(inputs) for m in motifs[i] if m.symbol == preferred]
+        spots += [(i, int(p)) for i in range(inputs) for p in rng.permutation(length)]  # then anywhere
+        placed = set()
+        for i, p in spots:
+            if len(placed) == per_input * inputs:
+                break
+            if (i, p) not in placed:
+                placed.add((i, p))
+                maps[i][c, p] = 1.0 + rng.rand()
+    rates = symbol_rates([type("S", (), {"motifs": truth})() for truth in motifs])
+    ceiling = channel_budget(rates, channels, per_input / length, length).ceiling
+    assert _identified(maps, motifs) <= ceiling + 1e-12
+
+
+def test_the_ceiling_is_reached_by_an_optimal_map():
+    # One input, three "a" and one "b", two channels firing twice each: the ceiling gives "a" both
+    # channels (3 of 4 motifs); a map doing exactly that identifies 3 of 4.
+    truth = [MapMotif("a", (slice(p, p + 1),)) for p in (1, 3, 5)] + [MapMotif("b", (slice(7, 8),))]
+    m = np.zeros((2, 10))
+    m[0, [1, 3]] = 1.0
+    m[1, [5, 9]] = 1.0
+    budget = channel_budget({"a": 3.0, "b": 1.0}, 2, 2 / 10, 10)
+    assert budget.ceiling == pytest.approx(0.75) and budget.channels == {"a": 2, "b": 0}
+    assert _identified([m], [truth]) == pytest.approx(budget.ceiling)
+
+
+@pytest.mark.parametrize("kwargs", [dict(channels=0), dict(positions=0), dict(density=0.0), dict(density=1.5),
+                                    dict(rates={"a": -1.0, "b": 2.0}), dict(rates={"a": 0.0})])
+def test_channel_budget_validation(kwargs):
+    args = dict(rates={"a": 1.0}, channels=2, density=0.01, positions=100) | kwargs
+    with pytest.raises(ValueError):
+        channel_budget(**args)
+
+
+def test_symbol_rates_count_per_input():
+    samples = [type("S", (), {"motifs": [MapMotif(s, (slice(0, 1),)) for s in symbols]})()
+               for symbols in (["a", "a", "b"], ["a"], [])]
+    assert symbol_rates(samples) == {"a": 1.0, "b": 1 / 3}
+    with pytest.raises(ValueError):
+        symbol_rates([])
+
 
 # --- δ* and the bar ------------------------------------------------------------------------------
 
