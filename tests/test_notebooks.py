@@ -116,8 +116,11 @@ def test_latex_notebook_smoke(outputs, monkeypatch):
     stdout = execute(LATEX, outputs, monkeypatch)
     for figure in ("latex_ocr_motif_errors", "latex_ocr_errors_vs_density", "latex_ocr_confusion", "latex_ocr_examples"):
         assert_written(outputs["figures"] / f"{figure}.png", stdout)
-    for table in ("latex_ocr_results", "latex_ocr_errors_vs_density"):
+    for table in ("latex_ocr_results", "latex_ocr_errors_vs_density", "latex_ocr_channel_budget"):
         assert_written(outputs["tables"] / f"{table}.csv", stdout)
+    budget = pd.read_csv(outputs["tables"] / "latex_ocr_channel_budget.csv", comment="#").set_index("preset")
+    assert budget.loc["paper", "motif map"] == "120×360"
+    assert budget.loc["smoke", "motif map"] != "120×360"
     results = pd.read_csv(outputs["tables"] / "latex_ocr_results.csv", comment="#")
     assert set(results.renderer) == {"mathtext"}
     assert set(results["paper setting"]) == {"pdflatex renders"}
