@@ -423,19 +423,19 @@ def channel_budget_table(experiments: Sequence[Experiment], n: int = 1000) -> pd
     ``n`` test samples of each experiment's domain."""
     rows, rates_of = [], {}
     for experiment in experiments:
+        domain = experiment.build_domain()
         if experiment.domain not in rates_of:
-            domain = experiment.build_domain()
             rates_of[experiment.domain] = symbol_rates(domain.sample_at(TEST_SPLIT, i) for i in range(n))
         rates = rates_of[experiment.domain]
         stride = experiment.model.motif_net.map_stride
-        shape = tuple(size // stride for size in experiment.build_domain().input_shape)
+        shape = tuple(size // stride for size in domain.input_shape)
         budget = channel_budget(rates, experiment.model.motif_net.num_motifs, experiment.bar, math.prod(shape))
         rows.append({
             "preset": experiment.preset, "motif map": "×".join(map(str, shape)), "bar": f"{experiment.bar:.6e}",
             "bar / δ_min": experiment.bar / experiment.training.stop_density,
             "activations per channel per input": budget.per_channel,
             "channels": experiment.model.motif_net.num_motifs,
-            "channels to cover every symbol": sum(math.ceil(r / budget.per_channel - 1e-9) for r in rates.values()),
+            "channels to cover every symbol": budget.channels_to_cover,
             "ceiling of (1−FNE)(1−CE)": budget.ceiling,
         })
     return pd.DataFrame(rows)

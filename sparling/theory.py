@@ -96,6 +96,7 @@ class ChannelBudget:
     per_channel: float  # activations per input each channel fires, on average: δ × positions
     ceiling: float  # the largest possible (1 − FNE)(1 − CE), majority CE
     channels: dict[str, int]  # the allocation reaching it: channels per symbol (spare channels unassigned)
+    channels_to_cover: int  # the fewest channels with ceiling 1: Σ_s ⌈f_s / per_channel⌉
 
 
 def channel_budget(rates: dict[str, float], channels: int, density: float, positions: int) -> ChannelBudget:
@@ -129,7 +130,8 @@ def channel_budget(rates: dict[str, float], channels: int, density: float, posit
             break
         allocation[best] += 1
     covered = sum(min(rates[s], n * per_channel) for s, n in allocation.items())
-    return ChannelBudget(per_channel, covered / sum(rates.values()), allocation)
+    to_cover = sum(math.ceil(rate / per_channel - 1e-9) for rate in rates.values())
+    return ChannelBudget(per_channel, covered / sum(rates.values()), allocation, to_cover)
 
 
 # --- α-motif-necessity ---------------------------------------------------------------------

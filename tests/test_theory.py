@@ -61,6 +61,9 @@ def test_channel_budget_greedy_is_the_best_allocation(case):
     density = float(rng.choice([0.002, 0.0032, 0.005, 0.01]))
     budget = channel_budget(rates, channels, density, positions)
     assert budget.ceiling == pytest.approx(_brute_force_ceiling(rates, channels, density * positions))
+    # the fewest channels with ceiling 1, by brute force over the channel count
+    fewest = next(c for c in range(1, 40) if _brute_force_ceiling(rates, c, density * positions) >= 1 - 1e-12)
+    assert budget.channels_to_cover == fewest
     assert sum(budget.channels.values()) <= channels
 
 
@@ -73,6 +76,7 @@ def test_channel_budget_of_equal_rates():
     skewed = {"(": 1.0, "x": 0.4}
     budget = channel_budget(skewed, 3, 0.4 / 1000, 1000)
     assert budget.channels == {"(": 2, "x": 1} and budget.ceiling == pytest.approx(1.2 / 1.4)
+    assert budget.channels_to_cover == 4 and channel_budget(skewed, 4, 0.4 / 1000, 1000).ceiling == 1.0
 
 
 def _identified(maps: list[np.ndarray], motifs: list[list[MapMotif]]) -> float:
