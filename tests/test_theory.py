@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sparling.annealing import density_key
-from sparling.domains import Motif
+from sparling.domains import Motif, Sample
 from sparling.domains.digit_circle import DigitCircleDomain, theoretical_min_density
 from sparling.domains.toy import ToySequenceConfig, ToySequenceDomain, slot_layouts
 from sparling.experiments import (
@@ -33,8 +33,8 @@ from sparling.theory import (
     minimal_density,
     minimal_density_from_samples,
     necessity_alpha,
-    theorem_k_scaling,
     symbol_rates,
+    theorem_k_scaling,
     toy_layout_entropy_bits,
 )
 from sparling.training import TrainingConfig, snapshot_name
@@ -114,7 +114,7 @@ def test_no_map_with_per_channel_budgets_beats_the_ceiling(case):
             if (i, p) not in placed:
                 placed.add((i, p))
                 maps[i][c, p] = 1.0 + rng.rand()
-    rates = symbol_rates([type("S", (), {"motifs": truth})() for truth in motifs])
+    rates = symbol_rates([Sample(np.zeros(length, np.float32), (), tuple(truth)) for truth in motifs])
     ceiling = channel_budget(rates, channels, per_input / length, length).ceiling
     assert _identified(maps, motifs) <= ceiling + 1e-12
 
@@ -140,7 +140,7 @@ def test_channel_budget_validation(kwargs):
 
 
 def test_symbol_rates_count_per_input():
-    samples = [type("S", (), {"motifs": [MapMotif(s, (slice(0, 1),)) for s in symbols]})()
+    samples = [Sample(np.zeros(1, np.float32), (), tuple(MapMotif(s, (slice(0, 1),)) for s in symbols))
                for symbols in (["a", "a", "b"], ["a"], [])]
     assert symbol_rates(samples) == {"a": 1.0, "b": 1 / 3}
     with pytest.raises(ValueError):
