@@ -330,38 +330,3 @@ def test_paper_head_1d_pools_time_by_8():
     memory = head.encode(torch.rand(2, 10, 642))
     assert memory.shape == (2, 80, 16)  # 642 frames → 80 (MaxPool1d(8), floor)
     assert head.decode(memory, torch.zeros(2, 3, dtype=torch.long)).shape == (2, 3, 12)
-
-
-def test_symbol_presence_marks_each_symbol_of_y_once_and_ignores_padding():
-    from sparling.models.heads import symbol_presence
-
-    targets = torch.tensor([[2, 5, 2, 1, 1], [1, 1, 1, 1, 1]])  # ids over [<s>, </s>, 4 symbols]; </s> pads
-    assert symbol_presence(targets, 4).tolist() == [[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
-
-
-def paper_head(**kw):
-    from sparling.models.heads import PaperHead, PaperHeadConfig
-
-    torch.manual_seed(0)
-    config = PaperHeadConfig(**{"channels": 16, "pool": 4, "heads": 2, "encoder_layers": 1, "decoder_layers": 1,
-                                "feedforward": 32, "dropout": 0.0, **kw})
-    return PaperHead(config, 10, 12)
-
-
-def test_paper_head_map_presence_loss_is_off_by_default_and_reaches_only_each_channels_peak():
-    from sparling.models.heads import PaperHeadConfig
-
-    authors = paper_head()
-    assert authors.map_presence is None and not any("map_presence" in k for k in authors.state_dict())
-    m = torch.rand(2, 10, 16, 16, requires_grad=True)
-    targets = torch.tensor([[2, 3, 1], [4, 1, 1]])
-    assert authors.auxiliary_loss(m, authors.encode(m), targets).item() == 0.0
-
-    head = paper_head(map_presence_loss=0.5)
-    head.auxiliary_loss(m, head.encode(m).detach(), targets).backward()
-    touched = m.grad.flatten(2) != 0  # (N, C, H·W): the loss sees each channel's spatial maximum only
-    assert touched.sum(-1).eq(1).all()
-    assert torch.equal(touched.float().argmax(-1), m.detach().flatten(2).argmax(-1))
-    for bad in (0.0, -1.0):
-        with pytest.raises(ValueError, match="map_presence_loss"):
-            PaperHeadConfig(map_presence_loss=bad)

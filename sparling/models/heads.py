@@ -12,8 +12,6 @@ with teacher forcing (a causal mask inside); greedy decoding lives in the compos
   plateaus near 15 % exact match for 100k+ samples (measured in throwaway prototypes).
 
 A head may define ``auxiliary_loss(m, memory, targets)``, added to the loss (labels only).
-Both heads can add the map-presence loss (``map_presence_bce``): which symbols occur in y,
-predicted by a linear map of each motif channel's spatial maximum.
 """
 
 from __future__ import annotations
@@ -34,21 +32,6 @@ def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq[: dim // 2])
     return table
-
-
-def symbol_presence(targets: torch.Tensor, num_symbols: int) -> torch.Tensor:
-    """Token ids (N, T) over [<s>, </s>, symbols] → (N, num_symbols) 1.0 where the symbol occurs."""
-    present = torch.zeros(targets.shape[0], num_symbols + 2, device=targets.device)
-    present.scatter_(1, targets, 1.0)
-    return present[:, 2:]
-
-
-def map_presence_bce(presence: nn.Linear, m: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """BCE of "which symbols occur" (present, (N, S)) from a linear map of each channel's
-    spatial maximum of m (N, C, *spatial). A label-only signal that reaches ĝ directly: while
-    the map is dense it teaches each channel to fire where one symbol is, so channels do not
-    have to be sorted out through the head alone."""
-    return F.binary_cross_entropy_with_logits(presence(m.flatten(2).amax(-1)), present)
 
 
 def causal_mask(length: int, device: torch.device) -> torch.Tensor:
@@ -88,18 +71,12 @@ class PaperHeadConfig:
     feedforward: int = 2048
     dropout: float = 0.1
     spatial_dims: int = 2  # 1: the audio variant (1-D collapse and pool over time, no row LSTM)
-    map_presence_loss: float | None = None  # weight of ``map_presence_bce``; None: off (the authors' head)
-
-    def __post_init__(self) -> None:
-        if self.map_presence_loss is not None and not self.map_presence_loss > 0:
-            raise ValueError(f"map_presence_loss must be > 0 or None (off), got {self.map_presence_loss!r}")
 
 
 class PaperHead(nn.Module):
     def __init__(self, config: PaperHeadConfig, num_motifs: int, vocab_size: int):
         super().__init__()
         c = config.channels
-        self.config = config
         self.spatial_dims = config.spatial_dims
         if config.spatial_dims == 1:
             self.collapse = nn.Conv1d(num_motifs, c, 1)
@@ -114,7 +91,6 @@ class PaperHead(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, enable_nested_tensor=False)
         self.decoder = TokenDecoder(vocab_size, c, config.heads, config.decoder_layers, config.feedforward,
                                     config.dropout, norm_first=False)
-        self.map_presence = nn.Linear(num_motifs, vocab_size - 2) if config.map_presence_loss else None
 
     def encode(self, m: torch.Tensor) -> torch.Tensor:
         """(N, C_m, H, W) → memory (N, H'·W', 512); 1-D: (N, C_m, L) → (N, L', 512)."""
@@ -130,13 +106,6 @@ class PaperHead(nn.Module):
 
     def decode(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.decoder(memory, tokens)
-
-    def auxiliary_loss(self, m: torch.Tensor, memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """``map_presence_loss`` · ``map_presence_bce`` (0 when off)."""
-        if self.map_presence is None:
-            return memory.new_zeros(())
-        present = symbol_presence(targets, self.map_presence.out_features)
-        return self.config.map_presence_loss * map_presence_bce(self.map_presence, m, present)
 
 
 @dataclass(frozen=True)
@@ -285,13 +254,16 @@ class PointerHead(nn.Module):
         """Presence of each symbol in y (targets: ids), a multiple-instance loss from labels only:
         BCE of the max over tokens of C, and (``map_presence_loss``) BCE of a linear map of each
         motif channel's spatial maximum, which teaches ĝ where to fire while the map is dense."""
-        present = symbol_presence(targets, self.num_symbols)
+        present = torch.zeros(targets.shape[0], self.num_symbols + 2, device=targets.device)
+        present.scatter_(1, targets, 1.0)
+        present = present[:, 2:]
         loss = tokens_memory.new_zeros(())
         if self.config.presence_loss:
             logits = self.classify(tokens_memory).amax(1)
             loss = loss + self.config.presence_loss * F.binary_cross_entropy_with_logits(logits, present)
         if self.config.map_presence_loss:
-            loss = loss + self.config.map_presence_loss * map_presence_bce(self.map_presence, m, present)
+            logits = self.map_presence(m.flatten(2).amax(-1))
+            loss = loss + self.config.map_presence_loss * F.binary_cross_entropy_with_logits(logits, present)
         return loss
 
 
