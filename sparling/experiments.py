@@ -275,7 +275,14 @@ def _latex_ocr(preset: str) -> Experiment:
     paper's map (``theory.channel_budget``). 5×5 blocks (bar 1.21 δ_min, ceiling 0.997; 3 units
     at width 64, receptive field 65, 10 px head cells) did not help: seed 1 ended at FPE 19 %,
     FNE 40 %, CE 25 %, E2EE 18 %, every motif error worse than here. The errors are far above
-    either ceiling, so the budget is not what binds yet."""
+    either ceiling, so the budget is not what binds yet.
+
+    Other seed-1 trials, not adopted (same test samples as this preset's run): 2 residual units
+    (receptive field 36 px) at the bar FPE 4.8 %, FNE 47 %, CE 22 %, E2EE 27 % (this preset: 7.9,
+    31, 21, 19; 2,000 samples); a label-only "which symbols occur in y" loss on each channel's
+    spatial maximum (as the DigitCircle head has) found more "+" but FPE 57 % and CE 37 % at
+    3.8e-4 (this preset: 14 %, 25 %; 300 samples). Most misses are symbols the head can infer
+    from the layout ("+", ")", the fraction bar)."""
     check_preset(preset)
     sparsity = SparlingConfig(per_channel=True, affine=False)
     if preset == "paper":

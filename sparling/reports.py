@@ -320,6 +320,19 @@ def merged_confusion(evaluation: Evaluation) -> pd.DataFrame:
     return merged
 
 
+def missed_by_symbol(evaluation: Evaluation) -> pd.DataFrame:
+    """Where the false negatives are: per true symbol, its motifs per sample, the share of them
+    no channel identified ("missed [%]", the symbol's own FNE) and its share of all misses
+    ("share of FNE [%]"; sums to 100). Sorted by that share, largest first."""
+    table = full_confusion(evaluation).drop(index=NONE)
+    motifs, missed = table.sum(axis=1), table[NONE]
+    out = pd.DataFrame({"motifs per sample": motifs / evaluation.n,
+                        "missed [%]": 100 * missed / motifs.where(motifs > 0),
+                        "share of FNE [%]": 100 * missed / max(int(missed.sum()), 1)})
+    out.index.name = "symbol"
+    return out[motifs > 0].sort_values("share of FNE [%]", ascending=False).reset_index()
+
+
 def density_percent(density: float) -> str:
     """A density as a short percentage, e.g. 0.00502 %."""
     return f"{100 * density:.3g} %" if math.isfinite(density) else "nan"

@@ -99,6 +99,22 @@ def test_merged_confusion_groups_channels_by_their_majority_symbol():
     assert merged.to_numpy().sum() == sum(confusion.values())
 
 
+def test_missed_by_symbol_splits_the_fne_by_true_symbol():
+    from sparling.evaluation import Evaluation
+    from sparling.metrics import false_negative_error
+
+    confusion = {"#0|(": 8, "none|(": 2, "#1|)": 1, "none|)": 3, "#0|none": 5, "none|+": 5, "#1|+": 5}
+    evaluation = Evaluation(density=1e-4, n=4, fpe=0.0, fne=0.0, ce=0.0, ce_method="majority", e2ee=0.0,
+                            exact_accuracy=0.0, realised_density=0.0, confusion=confusion,
+                            channels=["#0", "#1"], symbols=["(", ")", "+", "FRACBAR"])
+    table = reports.missed_by_symbol(evaluation).set_index("symbol")
+    assert list(table.index) == ["+", ")", "("]  # by share of misses; FRACBAR never occurred
+    assert table.loc[")", "missed [%]"] == 75.0 and table.loc["(", "motifs per sample"] == 2.5
+    assert table.loc["+", "share of FNE [%]"] == 50.0 and table["share of FNE [%]"].sum() == 100.0
+    weights = table["motifs per sample"] / table["motifs per sample"].sum()
+    assert (weights * table["missed [%]"]).sum() == pytest.approx(100 * false_negative_error(evaluation.confusion_table()))
+
+
 def test_local_maxima_caps_and_checks():
     m = np.zeros((2, 30, 30))
     m[0, 5, 5], m[0, 5, 8], m[1, 20, 20] = 1.0, 0.9, 3.0  # (5, 8) is within radius 5 of a larger one
