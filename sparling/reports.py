@@ -333,6 +333,31 @@ def missed_by_symbol(evaluation: Evaluation) -> pd.DataFrame:
     return out[motifs > 0].sort_values("share of FNE [%]", ascending=False).reset_index()
 
 
+def channel_use(evaluation: Evaluation, share: float = 0.5) -> dict[str, str]:
+    """How the channels cover the symbols: "off-target channels" never fire, or more than
+    ``share`` of their activations fall outside every footprint; "lost symbols" have more than
+    ``share`` of their motifs missed. Space-separated names, "-" for none."""
+    table = full_confusion(evaluation)
+    motifs = table.drop(index=NONE)
+    fired = table.sum(axis=0)
+    off = [c for c in table.columns if c != NONE and (fired[c] == 0 or table.loc[NONE, c] > share * fired[c])]
+    totals = motifs.sum(axis=1)
+    lost = [s for s in motifs.index if totals[s] > 0 and motifs.loc[s, NONE] > share * totals[s]]
+    return {"off-target channels": " ".join(off) or "-", "lost symbols": " ".join(lost) or "-"}
+
+
+def channel_use_table(experiments: Sequence[Experiment], seeds: Iterable[int] | None, n: int,
+                      device: str = "auto") -> pd.DataFrame:
+    """``channel_use`` at the bar for every experiment × seed, beside its CE and FNE (in %)."""
+    rows = []
+    for experiment in experiments:
+        for seed in (experiment.seeds if seeds is None else seeds):
+            result = evaluate(experiment, seed, experiment.bar, n, device=device)
+            rows.append({"model": model_label(experiment), "seed": seed, "CE [%]": 100 * result.ce,
+                         "FNE [%]": 100 * result.fne, **channel_use(result)})
+    return pd.DataFrame(rows)
+
+
 def density_percent(density: float) -> str:
     """A density as a short percentage, e.g. 0.00502 %."""
     return f"{100 * density:.3g} %" if math.isfinite(density) else "nan"

@@ -77,7 +77,7 @@ def test_results_notebook_smoke(outputs, monkeypatch):
     stdout = execute(RESULTS, outputs, monkeypatch)
     for figure in ("digit_circle_motif_errors", "digit_circle_errors_vs_density", "digit_circle_confusion"):
         assert_written(outputs["figures"] / f"{figure}.png", stdout)
-    for table in ("digit_circle_results", "digit_circle_errors_vs_density"):
+    for table in ("digit_circle_results", "digit_circle_errors_vs_density", "digit_circle_channel_use"):
         path = outputs["tables"] / f"{table}.csv"
         assert_written(path, stdout)
         assert "# preset: smoke" in path.read_text().splitlines()
@@ -85,6 +85,8 @@ def test_results_notebook_smoke(outputs, monkeypatch):
     results = pd.read_csv(outputs["tables"] / "digit_circle_results.csv", comment="#")
     assert set(results["model"]) == {"MT", "ST"}
     assert "paper (9 seeds, GPU) [%]" in results.columns
+    use = pd.read_csv(outputs["tables"] / "digit_circle_channel_use.csv", comment="#")
+    assert set(use["model"]) == {"MT", "ST"} and {"off-target channels", "lost symbols"} <= set(use.columns)
     densities = pd.read_csv(outputs["tables"] / "digit_circle_errors_vs_density.csv", comment="#")
     assert densities["density"].max() == 0.5 and densities["steps_above_bar"].min() == 0
 

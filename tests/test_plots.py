@@ -115,6 +115,19 @@ def test_missed_by_symbol_splits_the_fne_by_true_symbol():
     assert (weights * table["missed [%]"]).sum() == pytest.approx(100 * false_negative_error(evaluation.confusion_table()))
 
 
+def test_channel_use_names_off_target_channels_and_lost_symbols():
+    from sparling.evaluation import Evaluation
+
+    # #1 fires outside every footprint 9 times in 10, #2 never fires, #0 is off target 1 time in 5;
+    # "8" is missed 3 times in 4, "3" once in 4
+    confusion = {"#0|3": 3, "none|3": 1, "#0|8": 1, "none|8": 3, "#0|none": 1, "#1|5": 1, "#1|none": 9}
+    evaluation = Evaluation(density=1e-4, n=4, fpe=0.0, fne=0.0, ce=0.0, ce_method="hungarian", e2ee=0.0,
+                            exact_accuracy=0.0, realised_density=0.0, confusion=confusion,
+                            channels=["#0", "#1", "#2"], symbols=["3", "8", "5"])
+    assert reports.channel_use(evaluation) == {"off-target channels": "#1 #2", "lost symbols": "8"}
+    assert reports.channel_use(evaluation, share=0.95) == {"off-target channels": "#2", "lost symbols": "-"}
+
+
 def test_local_maxima_caps_and_checks():
     m = np.zeros((2, 30, 30))
     m[0, 5, 5], m[0, 5, 8], m[1, 20, 20] = 1.0, 0.9, 3.0  # (5, 8) is within radius 5 of a larger one
