@@ -325,24 +325,23 @@ def missed_by_symbol(evaluation: Evaluation) -> pd.DataFrame:
     no channel identified ("missed [%]", the symbol's own FNE) and its share of all misses
     ("share of FNE [%]"; sums to 100). Sorted by that share, largest first."""
     table = full_confusion(evaluation).drop(index=NONE)
+    table = table[table.sum(axis=1) > 0]
     motifs, missed = table.sum(axis=1), table[NONE]
-    out = pd.DataFrame({"motifs per sample": motifs / evaluation.n,
-                        "missed [%]": 100 * missed / motifs.where(motifs > 0),
+    out = pd.DataFrame({"motifs per sample": motifs / evaluation.n, "missed [%]": 100 * missed / motifs,
                         "share of FNE [%]": 100 * missed / max(int(missed.sum()), 1)})
     out.index.name = "symbol"
-    return out[motifs > 0].sort_values("share of FNE [%]", ascending=False).reset_index()
+    return out.sort_values("share of FNE [%]", ascending=False).reset_index()
 
 
 def channel_use(evaluation: Evaluation, share: float = 0.5) -> dict[str, str]:
     """How the channels cover the symbols: "off-target channels" never fire, or more than
     ``share`` of their activations fall outside every footprint; "lost symbols" have more than
-    ``share`` of their motifs missed. Space-separated names, "-" for none."""
+    ``share`` of their motifs missed (largest share of all misses first). Space-separated names, "-" for none."""
     table = full_confusion(evaluation)
-    motifs = table.drop(index=NONE)
     fired = table.sum(axis=0)
     off = [c for c in table.columns if c != NONE and (fired[c] == 0 or table.loc[NONE, c] > share * fired[c])]
-    totals = motifs.sum(axis=1)
-    lost = [s for s in motifs.index if totals[s] > 0 and motifs.loc[s, NONE] > share * totals[s]]
+    missed = missed_by_symbol(evaluation)
+    lost = list(missed.symbol[missed["missed [%]"] > 100 * share])
     return {"off-target channels": " ".join(off) or "-", "lost symbols": " ".join(lost) or "-"}
 
 
