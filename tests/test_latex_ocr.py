@@ -15,6 +15,7 @@ from sparling.domains.latex_ocr import (
     GRAMMAR,
     OUTPUT_TOKENS,
     PAPER_MEAN_RENDERED_SYMBOLS,
+    RENDER_CACHE_ENV,
     RENDERED_SYMBOLS,
     SINGLE_CHARACTER_CLASSES,
     LatexOCRConfig,
@@ -29,6 +30,7 @@ from sparling.domains.latex_ocr import (
     rendered_symbol_tokens,
     sample_tokens,
 )
+from sparling.experiments import get_experiment
 
 PAPER_EXAMPLE = r"\left(6^{x}5_{b}8+\left(\left(3^{7}a^{x}\right)\right)\right)"  # train seed 1, idx 0
 
@@ -257,6 +259,23 @@ def test_caches_change_nothing(tmp_path):
     other = LatexOCRDomain(LatexOCRConfig(motif_pad=0), cache_size=0, cache_path=tmp_path / "r.sqlite")
     other.sample_at(5, 3)
     assert other.renders == 1  # other render settings never read these entries
+
+
+def test_render_cache_from_the_environment(tmp_path, monkeypatch):
+    path = tmp_path / "shared.sqlite"
+    monkeypatch.setenv(RENDER_CACHE_ENV, str(path))
+    first = get_experiment("latex_ocr_mt", "smoke").build_domain()  # what training and the notebooks build
+    assert first.cache_path == str(path)
+    reference = LatexOCRDomain(cache_size=0, cache_path=tmp_path / "own.sqlite").sample_at(2, 7)
+    assert first.sample_at(2, 7).motifs == reference.motifs and first.renders == 1
+    second = LatexOCRDomain(cache_size=0)  # another process, later
+    s = second.sample_at(2, 7)
+    assert second.renders == 0 and second.disk_hits == 1 and np.array_equal(s.x, reference.x)
+    monkeypatch.setenv(RENDER_CACHE_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="must be a file"):
+        LatexOCRDomain()
+    monkeypatch.delenv(RENDER_CACHE_ENV)
+    assert LatexOCRDomain().cache_path is None
 
 
 @pytest.mark.parametrize("bad, match", [

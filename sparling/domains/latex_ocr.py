@@ -650,6 +650,10 @@ class _DiskCache:
         conn.commit()
 
 
+RENDER_CACHE_ENV = "SPARLING_RENDER_CACHE"
+"""Environment variable: the sqlite file for clean renders when no ``cache_path`` is given."""
+
+
 class LatexOCRDomain(BaseDomain):
     """Rendered LaTeX expressions → their token sequences (§3.3).
 
@@ -659,7 +663,9 @@ class LatexOCRDomain(BaseDomain):
     sequence (so validation and test passes, and short expressions, which recur, render once);
     optionally on disk too (``cache_path``, an sqlite file shared by processes), so that runs
     that read the same split (MT, ST, the baselines on one seed) render each sample once. Neither
-    changes any pixel, and neither is part of the config (or of a run's key).
+    changes any pixel, and neither is part of the config (or of a run's key). Without
+    ``cache_path``, ``$SPARLING_RENDER_CACHE`` names the sqlite file, so that experiments, the
+    CLI and the notebooks share one (a rerun, or another seed, then renders nothing it already has).
     """
 
     name = "latex_ocr"
@@ -676,6 +682,11 @@ class LatexOCRDomain(BaseDomain):
         self.input_shape = (self.config.height, self.config.width)
         self.max_output_length = self.config.maximal_length + 2
         self.cache_size = int(cache_size)
+        if cache_path is None:
+            cache_path = os.environ.get(RENDER_CACHE_ENV) or None
+        if cache_path is not None and os.path.isdir(cache_path):
+            raise ValueError(f"the render cache must be a file, got the folder {os.fspath(cache_path)!r} "
+                             f"(cache_path or ${RENDER_CACHE_ENV})")
         self.cache_path = None if cache_path is None else os.fspath(cache_path)
         self._init_caches()
 
