@@ -665,7 +665,7 @@ class LatexOCRDomain(BaseDomain):
     that read the same split (MT, ST, the baselines on one seed) render each sample once. Neither
     changes any pixel, and neither is part of the config (or of a run's key). Without
     ``cache_path``, ``$SPARLING_RENDER_CACHE`` names the sqlite file, so that experiments, the
-    CLI and the notebooks share one (a rerun, or another seed, then renders nothing it already has).
+    CLI and the notebooks share one (a rerun or a variant on the same seed renders nothing twice).
     """
 
     name = "latex_ocr"
