@@ -261,6 +261,89 @@ def test_pointer_head_channel_tokens_are_each_channels_strongest_pixels():
     assert changed[8] > 0  # channel 4's strongest pixel moved, and its token with it
 
 
+# --- the set head (LaTeX cpu preset) -----------------------------------------------------------------
+
+
+def set_head(**kw):
+    from sparling.models.heads import SetHead, SetHeadConfig
+
+    torch.manual_seed(0)
+    config = SetHeadConfig(**{"tokens": 4, "d_model": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 1,
+                              "feedforward": 32, "fourier_features": 2, **kw})
+    return SetHead(config, 5, 9)
+
+
+def test_set_head_reads_the_largest_entries_and_nothing_else():
+    head = set_head().eval()
+    m = torch.zeros(2, 5, 6, 8)
+    m[:, 1, 2, 3], m[:, 4, 5, 0] = 3.0, 1.0
+    m[1, 0, 0, 7], m[1, 2, 0, 0] = 0.5, 0.2  # sample 1 fills the four tokens; sample 0 has two entries
+    memory = head.encode(m)
+    assert memory.shape == (2, 4, 16)
+    logits = head.decode(memory, torch.tensor([[0, 4, 6], [0, 2, 1]]))
+    assert logits.shape == (2, 3, 9)
+    # entries below the kept four do not change the memory; a kept entry's position does
+    faint = m.clone()
+    faint[:, 2, 1, 1] = 0.01
+    faint[:, 3, 4, 4] = 0.02
+    faint[:, 3, 0, 1] = 0.03
+    assert torch.allclose(head.encode(faint)[1], memory[1], atol=1e-6)
+    moved = m.clone()
+    moved[:, 1, 2, 3], moved[:, 1, 5, 7] = 0.0, 3.0
+    assert not torch.allclose(head.encode(moved), memory, atol=1e-4)
+    # absent entries (value 0) all become the same token, whatever their position or channel
+    assert head.encode(torch.zeros(1, 5, 6, 8)).std(dim=1).max() < 1e-5
+
+
+def test_set_head_passes_gradients_into_the_kept_entries():
+    head = set_head()
+    m = torch.zeros(1, 5, 6, 8, requires_grad=True)
+    with torch.no_grad():
+        m[0, 2, 3, 4] = 2.0
+    head.decode(head.encode(m), torch.tensor([[0, 3]])).logsumexp(-1).sum().backward()
+    assert m.grad[0, 2, 3, 4] != 0
+    assert m.grad.abs().sum() == m.grad[0, 2, 3, 4].abs()  # entries that were 0 carry none
+
+
+def test_set_head_cells_cover_the_map_and_follow_the_activation_inside_a_cell():
+    head = set_head(cell=3).eval()
+    m = torch.zeros(1, 5, 6, 8)
+    m[0, 1, 0, 0] = 2.0
+    memory = head.encode(m)
+    assert memory.shape == (1, 2 * 3, 16)  # ceil(6/3) × ceil(8/3) cells
+    moved = torch.zeros_like(m)
+    moved[0, 1, 2, 2] = 2.0  # the same cell, another pixel
+    assert not torch.allclose(head.encode(moved), memory, atol=1e-4)
+    with pytest.raises(ValueError, match="cell"):
+        from sparling.models.heads import SetHeadConfig
+        SetHeadConfig(cell=0)
+
+
+def test_set_head_map_presence_loss_reads_labels_and_reaches_every_channel():
+    m = torch.rand(2, 5, 6, 8, requires_grad=True)
+    targets = torch.tensor([[2, 3, 1], [4, 1, 1]])
+    silent = set_head()
+    assert silent.auxiliary_loss(m, silent.encode(m), targets).item() == 0.0
+    head = set_head(map_presence_loss=1.0)
+    loss = head.auxiliary_loss(m, head.encode(m), targets)
+    assert loss.item() > 0
+    loss.backward()
+    assert (m.grad.flatten(2).abs().sum(-1) > 0).all()  # each channel's spatial maximum gets a gradient
+
+
+def test_set_head_reads_1d_maps_and_rejects_bad_configs():
+    from sparling.models.heads import SetHeadConfig
+
+    head = set_head()
+    m = torch.zeros(2, 5, 12)
+    m[0, 1, 3] = 1.0
+    assert head.encode(m).shape == (2, 4, 16)
+    with pytest.raises(ValueError, match="tokens"):
+        SetHeadConfig(tokens=0)
+    with pytest.raises(ValueError, match="fourier_features"):
+        SetHeadConfig(fourier_features=-1)
+
+
 # --- 1-D maps: CTC head, pointer head, paper head ----------------------------------------------------
 
 

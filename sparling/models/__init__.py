@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sparling.models.heads import CTCHead, CTCHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig
+from sparling.models.heads import (CTCHead, CTCHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig,
+                                   SetHead, SetHeadConfig)
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.vocabulary import Vocabulary
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
@@ -23,11 +24,12 @@ __all__ = [
     "MotifNetConfig",
     "PaperHeadConfig",
     "PointerHeadConfig",
+    "SetHeadConfig",
     "CTCHeadConfig",
     "Vocabulary",
 ]
 
-HeadConfig = PaperHeadConfig | PointerHeadConfig | CTCHeadConfig
+HeadConfig = PaperHeadConfig | PointerHeadConfig | SetHeadConfig | CTCHeadConfig
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Modul
         return PaperHead(config, num_motifs, vocab_size)
     if isinstance(config, PointerHeadConfig):
         return PointerHead(config, num_motifs, vocab_size)
+    if isinstance(config, SetHeadConfig):
+        return SetHead(config, num_motifs, vocab_size)
     if isinstance(config, CTCHeadConfig):
         return CTCHead(config, num_motifs, vocab_size)
     raise TypeError(f"unknown head config {type(config).__name__}")
@@ -83,19 +87,25 @@ class SparlingModel(nn.Module):
         Returns (total loss, cross-entropy alone), both scalars. A CTC head's "cross-entropy" is its CTC loss.
         """
         m = self.motif_map(x)
+        loss, ce = self.head_loss(m, ys)
+        return loss + self.bottleneck.penalty(m), ce
+
+    def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``loss`` without ĝ and the bottleneck's penalty, for a given motif map m (N, C_m, *spatial):
+        (cross-entropy + the head's auxiliary loss, cross-entropy alone)."""
         longest = max(len(y) for y in ys)
-        tokens = self.vocabulary.encode(ys, longest + 2).to(x.device)
+        tokens = self.vocabulary.encode(ys, longest + 2).to(m.device)
         head_input = self.bottleneck.to_head(m)
         memory = self.head.encode(head_input)
         target = tokens[:, 1:]
-        lengths = torch.tensor([len(y) for y in ys], device=x.device)
+        lengths = torch.tensor([len(y) for y in ys], device=m.device)
         if isinstance(self.head, CTCHead):
             ce = self.head.sequence_loss(memory, target, lengths)
         else:
             logits = self.head.decode(memory, tokens[:, :-1])
-            keep = torch.arange(target.shape[1], device=x.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
+            keep = torch.arange(target.shape[1], device=m.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
             ce = F.cross_entropy(logits[keep], target[keep])
-        loss = ce + self.bottleneck.penalty(m)
+        loss = ce
         if hasattr(self.head, "auxiliary_loss"):
             loss = loss + self.head.auxiliary_loss(head_input, memory, target)
         return loss, ce
