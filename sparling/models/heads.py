@@ -63,6 +63,29 @@ class TokenDecoder(nn.Module):
         return self.out(h)
 
 
+class EntryTokens(nn.Module):
+    """A motif map's ``count`` largest entries as tokens (N, count, d): a channel embedding, log1p of
+    the value and Fourier features of the position; entries that are 0 become one learned "absent" token."""
+
+    def __init__(self, num_motifs: int, d: int, count: int, fourier: int):
+        super().__init__()
+        self.count, self.fourier = count, fourier
+        self.channel_embedding = nn.Embedding(num_motifs, d)
+        self.value = nn.Linear(1, d)
+        self.position = nn.Sequential(nn.Linear(2 + 4 * fourier, d), nn.GELU(), nn.Linear(d, d))
+        self.absent = nn.Parameter(torch.randn(d) * 0.02)
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = m.shape
+        values, index = m.flatten(1).topk(min(self.count, c * h * w), dim=1)  # (N, k)
+        channel, cell = index // (h * w), index % (h * w)
+        rows = ((cell // w).to(m.dtype) + 0.5) / h * 2 - 1
+        cols = ((cell % w).to(m.dtype) + 0.5) / w * 2 - 1
+        position = fourier_features(torch.stack([rows, cols], -1), self.fourier)
+        tokens = self.channel_embedding(channel) + self.value(torch.log1p(values).unsqueeze(-1)) + self.position(position)
+        return torch.where((values > 0).unsqueeze(-1), tokens, self.absent.expand_as(tokens))
+
+
 @dataclass(frozen=True)
 class PaperHeadConfig:
     """The authors' head (spec §4.3–4.5)."""
@@ -75,6 +98,9 @@ class PaperHeadConfig:
     feedforward: int = 2048
     dropout: float = 0.1
     spatial_dims: int = 2  # 1: the audio variant (1-D collapse and pool over time, no row LSTM)
+    # not the authors': also the map's k largest entries as tokens beside the pooled grid (exact
+    # positions where a pooled cell blurs them); None = off, and out of run keys
+    entry_tokens: int | None = None
 
 
 class PaperHead(nn.Module):
@@ -95,9 +121,14 @@ class PaperHead(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, enable_nested_tensor=False)
         self.decoder = TokenDecoder(vocab_size, c, config.heads, config.decoder_layers, config.feedforward,
                                     config.dropout, norm_first=False)
+        self.entries: EntryTokens | None = None
+        if config.entry_tokens:
+            if config.spatial_dims != 2:
+                raise ValueError("entry_tokens needs a 2-D map")
+            self.entries = EntryTokens(num_motifs, c, config.entry_tokens, fourier=6)
 
     def encode(self, m: torch.Tensor) -> torch.Tensor:
-        """(N, C_m, H, W) → memory (N, H'·W', 512); 1-D: (N, C_m, L) → (N, L', 512)."""
+        """(N, C_m, H, W) → memory (N, H'·W' (+ entry tokens), 512); 1-D: (N, C_m, L) → (N, L', 512)."""
         if self.spatial_dims == 1:
             g = self.pool(self.collapse(m)).transpose(1, 2)  # (N, L', c)
             return self.encoder(self.dropout(g + self.row_positions[: g.shape[1]]))
@@ -105,8 +136,10 @@ class PaperHead(nn.Module):
         n, c, h, w = g.shape
         rows = g.permute(0, 2, 3, 1).reshape(n * h, w, c)  # each row is a sequence along the width
         rows, _ = self.row_lstm(rows)
-        rows = rows.reshape(n, h, w, c) + self.row_positions[:h].view(1, h, 1, c)  # row index
-        return self.encoder(self.dropout(rows).reshape(n, h * w, c))
+        rows = (rows.reshape(n, h, w, c) + self.row_positions[:h].view(1, h, 1, c)).reshape(n, h * w, c)  # row index
+        if self.entries is not None:
+            rows = torch.cat([rows, self.entries(m)], 1)
+        return self.encoder(self.dropout(rows))
 
     def decode(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.decoder(memory, tokens)
@@ -317,12 +350,11 @@ class SetHead(nn.Module):
         d, self.config = config.d_model, config
         self.num_symbols = vocab_size - 2
         if config.cell is None:
-            self.channel_embedding = nn.Embedding(num_motifs, d)
-            self.value = nn.Linear(1, d)
+            self.entries = EntryTokens(num_motifs, d, config.tokens, config.fourier_features)
         else:
             self.value = nn.Linear(num_motifs, d)
-        self.position = nn.Sequential(nn.Linear(2 + 4 * config.fourier_features, d), nn.GELU(), nn.Linear(d, d))
-        self.absent = nn.Parameter(torch.randn(d) * 0.02)
+            self.position = nn.Sequential(nn.Linear(2 + 4 * config.fourier_features, d), nn.GELU(), nn.Linear(d, d))
+            self.absent = nn.Parameter(torch.randn(d) * 0.02)
         layer = nn.TransformerEncoderLayer(d, config.heads, config.feedforward, 0.0, batch_first=True,
                                            norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, norm=nn.LayerNorm(d),
@@ -335,19 +367,10 @@ class SetHead(nn.Module):
     def encode(self, m: torch.Tensor) -> torch.Tensor:
         if m.ndim == 3:
             m = m.unsqueeze(2)
-        tokens, present = self._cell_tokens(m) if self.config.cell else self._entry_tokens(m)
-        tokens = torch.where(present.unsqueeze(-1), tokens, self.absent.expand_as(tokens))
-        return self.encoder(tokens)
-
-    def _entry_tokens(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n, c, h, w = m.shape
-        values, index = m.flatten(1).topk(min(self.config.tokens, c * h * w), dim=1)  # (N, k)
-        channel, cell = index // (h * w), index % (h * w)
-        rows = ((cell // w).to(m.dtype) + 0.5) / h * 2 - 1
-        cols = ((cell % w).to(m.dtype) + 0.5) / w * 2 - 1
-        position = fourier_features(torch.stack([rows, cols], -1), self.config.fourier_features)
-        tokens = self.channel_embedding(channel) + self.value(torch.log1p(values).unsqueeze(-1)) + self.position(position)
-        return tokens, values > 0
+        if self.config.cell is None:
+            return self.encoder(self.entries(m))
+        tokens, present = self._cell_tokens(m)
+        return self.encoder(torch.where(present.unsqueeze(-1), tokens, self.absent.expand_as(tokens)))
 
     def _cell_tokens(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, c, h, w = m.shape
