@@ -306,20 +306,6 @@ def test_set_head_passes_gradients_into_the_kept_entries():
     assert m.grad.abs().sum() == m.grad[0, 2, 3, 4].abs()  # entries that were 0 carry none
 
 
-def test_set_head_cells_cover_the_map_and_follow_the_activation_inside_a_cell():
-    head = set_head(cell=3).eval()
-    m = torch.zeros(1, 5, 6, 8)
-    m[0, 1, 0, 0] = 2.0
-    memory = head.encode(m)
-    assert memory.shape == (1, 2 * 3, 16)  # ceil(6/3) × ceil(8/3) cells
-    moved = torch.zeros_like(m)
-    moved[0, 1, 2, 2] = 2.0  # the same cell, another pixel
-    assert not torch.allclose(head.encode(moved), memory, atol=1e-4)
-    with pytest.raises(ValueError, match="cell"):
-        from sparling.models.heads import SetHeadConfig
-        SetHeadConfig(cell=0)
-
-
 def test_set_head_map_presence_loss_reads_labels_and_reaches_every_channel():
     m = torch.rand(2, 5, 6, 8, requires_grad=True)
     targets = torch.tensor([[2, 3, 1], [4, 1, 1]])

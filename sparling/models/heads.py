@@ -10,7 +10,7 @@ with teacher forcing (a causal mask inside); greedy decoding lives in the compos
   strongest pixels) as tokens and a pointer decoder. Fed ground-truth-like maps it learns the
   DigitCircle order in 10–30k samples, where a standard transformer decoder of the same size
   plateaus near 15 % exact match for 100k+ samples (measured in throwaway prototypes).
-- ``SetHead`` (an option; no preset uses it): the map's largest entries (or its cells) as a set of
+- ``SetHead`` (an option; no preset uses it): the map's largest entries as a set of
   tokens, a small pre-norm transformer encoder and decoder. Fed ground-truth LaTeX maps it learns
   to read far faster per sample than the small paper head the LaTeX cpu preset uses, at a quarter
   of its cost (``bench/latex_head_probe.py``), but trained end to end its ĝ learns more slowly.
@@ -313,17 +313,15 @@ class PointerHead(nn.Module):
 class SetHeadConfig:
     """A CPU-sized head that reads a sparse motif map as a set of tokens.
 
-    Tokens are the map's ``tokens`` largest entries (channel c, position, value v > 0: a channel
-    embedding, log1p(v) and Fourier features of the position), or, with ``cell``, every cell of
-    cell × cell map positions (its channels' maxima and the activation-weighted position in it).
-    Empty entries and cells become one learned "absent" token. A pre-norm transformer encoder
-    relates the tokens, a pre-norm transformer decoder writes the output. ``map_presence_loss``
-    weighs a label-only loss: which symbols occur in y, from a linear map of each channel's
-    spatial maximum (it teaches ĝ where to fire while the map is dense).
+    Tokens are the map's ``tokens`` largest entries (``EntryTokens``). A pre-norm transformer
+    encoder relates them, a pre-norm transformer decoder writes the output. Near the bar a map
+    holds ≈ 10 entries per input, so ``tokens`` bounds nothing there; while it is dense the head
+    reads only its strongest entries. ``map_presence_loss`` weighs a label-only loss: which
+    symbols occur in y, from a linear map of each channel's spatial maximum (it teaches ĝ where
+    to fire while the map is dense).
     """
 
     tokens: int = 48
-    cell: int | None = None
     d_model: int = 128
     heads: int = 4
     encoder_layers: int = 2
@@ -336,8 +334,6 @@ class SetHeadConfig:
         for name in ("tokens", "d_model", "heads", "encoder_layers", "decoder_layers", "feedforward"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.cell is not None and self.cell < 1:
-            raise ValueError(f"cell must be >= 1, got {self.cell}")
         if self.fourier_features < 0 or self.map_presence_loss < 0:
             raise ValueError("fourier_features and map_presence_loss must be >= 0")
 
@@ -349,12 +345,7 @@ class SetHead(nn.Module):
         super().__init__()
         d, self.config = config.d_model, config
         self.num_symbols = vocab_size - 2
-        if config.cell is None:
-            self.entries = EntryTokens(num_motifs, d, config.tokens, config.fourier_features)
-        else:
-            self.value = nn.Linear(num_motifs, d)
-            self.position = nn.Sequential(nn.Linear(2 + 4 * config.fourier_features, d), nn.GELU(), nn.Linear(d, d))
-            self.absent = nn.Parameter(torch.randn(d) * 0.02)
+        self.entries = EntryTokens(num_motifs, d, config.tokens, config.fourier_features)
         layer = nn.TransformerEncoderLayer(d, config.heads, config.feedforward, 0.0, batch_first=True,
                                            norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, norm=nn.LayerNorm(d),
@@ -365,26 +356,7 @@ class SetHead(nn.Module):
             self.map_presence = nn.Linear(num_motifs, self.num_symbols)
 
     def encode(self, m: torch.Tensor) -> torch.Tensor:
-        if m.ndim == 3:
-            m = m.unsqueeze(2)
-        if self.config.cell is None:
-            return self.encoder(self.entries(m))
-        tokens, present = self._cell_tokens(m)
-        return self.encoder(torch.where(present.unsqueeze(-1), tokens, self.absent.expand_as(tokens)))
-
-    def _cell_tokens(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n, c, h, w = m.shape
-        s = self.config.cell
-        rows = ((torch.arange(h, device=m.device, dtype=m.dtype) + 0.5) / h * 2 - 1).view(1, 1, h, 1).expand(n, 1, h, w)
-        cols = ((torch.arange(w, device=m.device, dtype=m.dtype) + 0.5) / w * 2 - 1).view(1, 1, 1, w).expand(n, 1, h, w)
-        values = F.max_pool2d(m, s, ceil_mode=True).flatten(2).transpose(1, 2)  # (N, cells, C)
-        total = m.sum(1, keepdim=True)
-        moments = F.avg_pool2d(torch.cat([total, total * rows, total * cols, rows, cols], 1), s, ceil_mode=True)
-        moments = moments.flatten(2).transpose(1, 2)  # (N, cells, 5)
-        eps = 1e-4  # an empty cell sits at its centre
-        position = (moments[..., 1:3] + eps * moments[..., 3:5]) / (moments[..., :1] + eps)
-        tokens = self.value(torch.log1p(values)) + self.position(fourier_features(position, self.config.fourier_features))
-        return tokens, values.amax(-1) > 0
+        return self.encoder(self.entries(m.unsqueeze(2) if m.ndim == 3 else m))
 
     def decode(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.decoder(memory, tokens)
