@@ -10,8 +10,6 @@ every ``--every`` samples the script prints validation exact match (greedy decod
 - ``set``: ``SetHead`` with its defaults (the 48 largest entries, width 128, 2 + 2 layers);
 - ``paper-small``: the cpu preset's small paper head (width 128, 3×3-block pooling, row BiLSTM,
   1 encoder and 2 decoder layers);
-- ``paper-small + entries``: that head with the map's 48 largest entries as extra tokens
-  (``PaperHeadConfig.entry_tokens``);
 - ``set, no + ) FRACBAR``: the set head on maps without the symbols the layout implies, to see
   how much of them the head can infer (what ĝ gains by spending its activations on them).
 
@@ -113,7 +111,6 @@ def main() -> None:
 
     probes = [Probe("set", build(SetHeadConfig()), frozenset(), shape),
               Probe("paper-small", build(experiment.model.head), frozenset(), shape),
-              Probe("paper-small + entries", build(replace(experiment.model.head, entry_tokens=48)), frozenset(), shape),
               Probe("set, no + ) FRACBAR", build(SetHeadConfig()), INFERABLE, shape)]
     batch = 16
     print(f"ground-truth maps {shape}, pool {args.pool}, batch {batch}; validation exact match on {args.val} samples")

@@ -1,7 +1,6 @@
 """Models: ĝ's receptive field, parameter counts (spec §4.1), loss, decoding, the vocabulary."""
 
 import dataclasses
-from dataclasses import replace
 
 import pytest
 import torch
@@ -401,22 +400,3 @@ def test_paper_head_1d_pools_time_by_8():
     assert memory.shape == (2, 80, 16)  # 642 frames → 80 (MaxPool1d(8), floor)
     assert head.decode(memory, torch.zeros(2, 3, dtype=torch.long)).shape == (2, 3, 12)
 
-
-def test_paper_head_entry_tokens_add_the_largest_entries_beside_the_grid():
-    from sparling.models.heads import PaperHead, PaperHeadConfig
-
-    config = PaperHeadConfig(channels=16, pool=3, heads=2, encoder_layers=1, decoder_layers=1, feedforward=32,
-                             dropout=0.0, entry_tokens=4)
-    torch.manual_seed(0)
-    head = PaperHead(config, 5, 9).eval()
-    m = torch.zeros(1, 5, 6, 9)
-    m[0, 2, 0, 0] = 1.0
-    memory = head.encode(m)
-    assert memory.shape == (1, 2 * 3 + 4, 16)
-    moved = torch.zeros_like(m)
-    moved[0, 2, 1, 1] = 1.0  # the same 3×3 cell: the pooled grid cannot tell, the entry token can
-    grid_only = PaperHead(replace(config, entry_tokens=None), 5, 9).eval()
-    assert torch.allclose(grid_only.encode(moved), grid_only.encode(m))
-    assert not torch.allclose(head.encode(moved), memory, atol=1e-4)
-    with pytest.raises(ValueError, match="2-D"):
-        PaperHead(replace(config, spatial_dims=1), 5, 9)

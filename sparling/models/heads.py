@@ -98,9 +98,6 @@ class PaperHeadConfig:
     feedforward: int = 2048
     dropout: float = 0.1
     spatial_dims: int = 2  # 1: the audio variant (1-D collapse and pool over time, no row LSTM)
-    # not the authors': also the map's k largest entries as tokens beside the pooled grid (exact
-    # positions where a pooled cell blurs them); None = off, and out of run keys
-    entry_tokens: int | None = None
 
 
 class PaperHead(nn.Module):
@@ -121,14 +118,9 @@ class PaperHead(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, enable_nested_tensor=False)
         self.decoder = TokenDecoder(vocab_size, c, config.heads, config.decoder_layers, config.feedforward,
                                     config.dropout, norm_first=False)
-        self.entries: EntryTokens | None = None
-        if config.entry_tokens:
-            if config.spatial_dims != 2:
-                raise ValueError("entry_tokens needs a 2-D map")
-            self.entries = EntryTokens(num_motifs, c, config.entry_tokens, fourier=6)
 
     def encode(self, m: torch.Tensor) -> torch.Tensor:
-        """(N, C_m, H, W) → memory (N, H'·W' (+ entry tokens), 512); 1-D: (N, C_m, L) → (N, L', 512)."""
+        """(N, C_m, H, W) → memory (N, H'·W', 512); 1-D: (N, C_m, L) → (N, L', 512)."""
         if self.spatial_dims == 1:
             g = self.pool(self.collapse(m)).transpose(1, 2)  # (N, L', c)
             return self.encoder(self.dropout(g + self.row_positions[: g.shape[1]]))
@@ -136,10 +128,8 @@ class PaperHead(nn.Module):
         n, c, h, w = g.shape
         rows = g.permute(0, 2, 3, 1).reshape(n * h, w, c)  # each row is a sequence along the width
         rows, _ = self.row_lstm(rows)
-        rows = (rows.reshape(n, h, w, c) + self.row_positions[:h].view(1, h, 1, c)).reshape(n, h * w, c)  # row index
-        if self.entries is not None:
-            rows = torch.cat([rows, self.entries(m)], 1)
-        return self.encoder(self.dropout(rows))
+        rows = rows.reshape(n, h, w, c) + self.row_positions[:h].view(1, h, 1, c)  # row index
+        return self.encoder(self.dropout(rows).reshape(n, h * w, c))
 
     def decode(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.decoder(memory, tokens)
