@@ -1,6 +1,7 @@
 """Models: ĝ's receptive field, parameter counts (spec §4.1), loss, decoding, the vocabulary."""
 
 import dataclasses
+from dataclasses import replace
 
 import pytest
 import torch
@@ -400,3 +401,21 @@ def test_paper_head_1d_pools_time_by_8():
     assert memory.shape == (2, 80, 16)  # 642 frames → 80 (MaxPool1d(8), floor)
     assert head.decode(memory, torch.zeros(2, 3, dtype=torch.long)).shape == (2, 3, 12)
 
+
+
+def test_head_loss_is_the_loss_of_a_given_map_without_the_bottleneck_penalty():
+    from sparling.sparsity import L1Config
+
+    smoke = smoke_model()
+    torch.manual_seed(0)
+    model = SparlingModel(replace(smoke.config, bottleneck=L1Config(weight=2.0)), DIGITS, max_output_length=8).train()
+    x, ys = torch.rand(2, 1, 100, 100), [("1", "2"), ("3",)]
+    torch.manual_seed(1)
+    loss, ce = model.loss(x, ys)
+    torch.manual_seed(1)
+    m = model.motif_map(x)
+    head_loss, head_ce = model.head_loss(m, ys)
+    penalty = model.bottleneck.penalty(m)
+    assert penalty.item() > 0 and head_ce.item() == pytest.approx(ce.item())
+    assert head_loss.item() > head_ce.item()  # the pointer head's presence losses are in it
+    assert loss.item() == pytest.approx((head_loss + penalty).item())
