@@ -162,6 +162,12 @@ def symbol_presence(targets: torch.Tensor, num_symbols: int) -> torch.Tensor:
     return present[:, 2:]
 
 
+def map_presence_bce(probe: nn.Linear, m: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """BCE of ``probe`` (C_m → symbols) applied to each motif channel's spatial maximum of m against
+    the symbols present in y (N, symbols): a label-only signal that teaches ĝ where to fire."""
+    return F.binary_cross_entropy_with_logits(probe(m.flatten(2).amax(-1)), present)
+
+
 def fourier_features(x: torch.Tensor, count: int) -> torch.Tensor:
     """(..., 2) coordinates → (..., 2 + 4·count): x, sin and cos of (π/2)·2^k·x, k < count."""
     freq = (2.0 ** torch.arange(count, dtype=x.dtype, device=x.device)) * (math.pi / 2)
@@ -294,8 +300,7 @@ class PointerHead(nn.Module):
             logits = self.classify(tokens_memory).amax(1)
             loss = loss + self.config.presence_loss * F.binary_cross_entropy_with_logits(logits, present)
         if self.config.map_presence_loss:
-            logits = self.map_presence(m.flatten(2).amax(-1))
-            loss = loss + self.config.map_presence_loss * F.binary_cross_entropy_with_logits(logits, present)
+            loss = loss + self.config.map_presence_loss * map_presence_bce(self.map_presence, m, present)
         return loss
 
 
@@ -354,9 +359,8 @@ class SetHead(nn.Module):
     def auxiliary_loss(self, m: torch.Tensor, memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if not self.config.map_presence_loss:
             return memory.new_zeros(())
-        logits = self.map_presence(m.flatten(2).amax(-1))
         present = symbol_presence(targets, self.num_symbols)
-        return self.config.map_presence_loss * F.binary_cross_entropy_with_logits(logits, present)
+        return self.config.map_presence_loss * map_presence_bce(self.map_presence, m, present)
 
 
 @dataclass(frozen=True)
