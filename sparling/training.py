@@ -28,7 +28,6 @@ from tqdm.auto import tqdm
 
 from sparling.annealing import AnnealingConfig, DensityAnnealer, density_key
 from sparling.domains import VALIDATION_SPLIT, Domain
-from sparling.metrics import exact_match_accuracy
 from sparling.models import SparlingModel
 
 LATEST = "latest"
@@ -121,16 +120,17 @@ def resolve_device(device: str) -> torch.device:
 
 @torch.no_grad()
 def validation_accuracy(model: SparlingModel, domain: Domain, config: TrainingConfig, device: torch.device) -> float:
-    """Exact-match accuracy of greedy decoding on the first ``val_samples`` of the validation split."""
+    """Exact-match accuracy of greedy decoding on the first ``val_samples`` of the validation split
+    (``SparlingModel.exact_matches``: one teacher-forced pass per batch, the same verdicts)."""
     was_training = model.training
     model.eval()
-    preds, trues = [], []
-    for start in range(0, config.val_samples, config.val_batch_size):
-        x, ys, _ = domain.batch(VALIDATION_SPLIT, start, min(config.val_batch_size, config.val_samples - start))
-        preds += model.predict(torch.from_numpy(x).to(device))
-        trues += ys
+    matches = 0
+    with torch.no_grad():
+        for start in range(0, config.val_samples, config.val_batch_size):
+            x, ys, _ = domain.batch(VALIDATION_SPLIT, start, min(config.val_batch_size, config.val_samples - start))
+            matches += int(model.exact_matches(torch.from_numpy(x).to(device), ys).sum())
     model.train(was_training)
-    return exact_match_accuracy(preds, trues)
+    return matches / config.val_samples
 
 
 def _optimizer(model: SparlingModel, config: TrainingConfig) -> torch.optim.Optimizer:

@@ -419,3 +419,39 @@ def test_head_loss_is_the_loss_of_a_given_map_without_the_bottleneck_penalty():
     assert penalty.item() > 0 and head_ce.item() == pytest.approx(ce.item())
     assert head_loss.item() > head_ce.item()  # the pointer head's presence losses are in it
     assert loss.item() == pytest.approx((head_loss + penalty).item())
+
+
+def _models_and_inputs():
+    torch.manual_seed(1)
+    latex = get_experiment("latex_ocr_mt", "smoke")
+    yield "pointer", smoke_model().eval(), torch.rand(6, 1, 40, 40)
+    yield "paper", latex.build_model(1).eval(), (torch.rand(6, 1, 120, 360) < 0.3).float()
+    yield "ctc", ctc_model().eval(), torch.randn(6, 1, 32)
+
+
+@pytest.mark.parametrize("max_length", [2, 5, None])
+def test_exact_matches_gives_the_verdicts_of_greedy_decoding(max_length):
+    for name, model, x in _models_and_inputs():
+        if max_length:
+            model.max_output_length = max_length
+        predictions = model.predict(x)
+        symbols = model.vocabulary.tokens[2:]
+        assert model.exact_matches(x, predictions).all(), name
+        # a wrong last symbol, one symbol too many, one too few: never a match
+        wrong = [p[:-1] + (symbols[(symbols.index(p[-1]) + 1) % len(symbols)],) if p else (symbols[0],) for p in predictions]
+        longer = [p + (symbols[0],) for p in predictions]
+        shorter = [p[:-1] if p else (symbols[0], symbols[0]) for p in predictions]
+        for variant in (wrong, longer, shorter):
+            assert not model.exact_matches(x, variant).any(), name
+        mixed = [p if i % 2 else w for i, (p, w) in enumerate(zip(predictions, wrong))]
+        assert model.exact_matches(x, mixed).tolist() == [bool(i % 2) for i in range(len(x))], name
+
+
+@torch.no_grad()
+def test_greedy_decoding_never_emits_the_start_token():
+    model = get_experiment("latex_ocr_mt", "smoke").build_model(1).eval()
+    vocab_size = len(model.vocabulary)
+    # a head whose logits favour <s> everywhere
+    model.head.decoder.out.bias.data = torch.tensor([50.0] + [0.0] * (vocab_size - 1))
+    predictions = model.predict((torch.rand(2, 1, 120, 360) < 0.3).float())
+    assert all(len(p) > 0 for p in predictions)  # without the rule every step would be <s>, dropped: ()

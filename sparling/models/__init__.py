@@ -125,9 +125,31 @@ class SparlingModel(nn.Module):
         tokens = torch.full((m.shape[0], 1), self.vocabulary.bos, dtype=torch.long, device=m.device)
         done = torch.zeros(m.shape[0], dtype=torch.bool, device=m.device)
         for _ in range(steps):
-            next_token = self.head.decode(memory, tokens)[:, -1].argmax(dim=-1)
+            next_token = self._never_bos(self.head.decode(memory, tokens)[:, -1]).argmax(dim=-1)
             tokens = torch.cat([tokens, next_token.unsqueeze(1)], dim=1)
             done |= next_token == self.vocabulary.eos
             if bool(done.all()):  # later steps cannot change outputs truncated at </s>
                 break
         return [self.vocabulary.decode(row[1:].tolist()) for row in tokens.cpu()]
+
+    @torch.no_grad()
+    def exact_matches(self, x: torch.Tensor, ys: Sequence[Sequence[str]]) -> torch.Tensor:
+        """(N,) bool: does ``predict(x)[i] == ys[i]``? One teacher-forced pass instead of up to
+        ``max_output_length`` decoding passes: greedy decoding reproduces ``y </s>`` exactly when
+        the argmax after every prefix of ``<s> y </s>`` is its next token (the head is causal)."""
+        m = self.motif_map(x)
+        if isinstance(self.head, CTCHead):
+            return torch.tensor([tuple(p) == tuple(y) for p, y in zip(self.predict_from_map(m), ys)], device=m.device)
+        steps = self.max_output_length
+        lengths = torch.tensor([len(y) for y in ys], device=m.device)
+        tokens = self.vocabulary.encode(ys, max(len(y) for y in ys) + 2).to(m.device)
+        memory = self.head.encode(self.bottleneck.to_head(m))
+        greedy = self._never_bos(self.head.decode(memory, tokens[:, :-1])).argmax(-1)  # (N, T)
+        # the decoder emits at most ``steps`` tokens: y of exactly ``steps`` symbols matches without its </s>
+        checked = torch.arange(greedy.shape[1], device=m.device).unsqueeze(0) <= lengths.clamp(max=steps - 1).unsqueeze(1)
+        agree = ((greedy == tokens[:, 1:]) | ~checked).all(1)
+        return agree & (lengths <= steps)
+
+    def _never_bos(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits (..., V) with ``<s>`` ruled out: it is never an output token."""
+        return logits.index_fill(-1, torch.tensor([self.vocabulary.bos], device=logits.device), float("-inf"))
