@@ -304,7 +304,21 @@ def _latex_ocr(preset: str) -> Experiment:
     tokens (an option tried at commit f22f0dc, then removed) read ground-truth maps well (0.58)
     and end to end about as well on the way down, but its motifs were worse: at the bar FPE 14.9 %,
     FNE 41.9 %, CE 26.4 %, E2EE 20.6 % (this preset 7.9, 31, 21, 19; 2,000 samples, 108,544
-    training samples)."""
+    training samples).
+
+    Two more seed-1 trials, one change each (2,000 test samples at the bar; this preset: FPE 7.9 %,
+    FNE 31 %, CE 21 %, E2EE 19 %): ĝ at the paper's width 64 read better on the way down (validation
+    exact match 0.54 at 1.2e-3, this preset ≈ 0.4; 1.4× the time per step) but its motifs were no
+    cleaner: FPE 16.0, FNE 29.8, CE 27.5, E2EE 18.1 (116,736 samples). A dense warm-up (the
+    annealer's target starts at 0.6, so δ stays 0.5 until the head reads: 0.21 exact match after
+    28k samples) read better still (0.60 at 1.2e-3) and ended at FPE 12.3, FNE 34.7, CE 17.6, E2EE
+    23.2 (145,408 samples). So neither ĝ's capacity nor how well the head reads before the map is
+    sparse is what binds. Nor is the density budget: one grid step above the bar (1.42 δ_min) the
+    warm-up run's errors are no lower (FPE 15.3, FNE 30.3, CE 23.4). Channel by channel (the majority
+    symbol's share of a channel's activations), these runs and the entry-token one have 7–16 pure
+    channels (≥ 0.9) and 9–10 that fire on several digits and letters (shares 0.13–0.5): that is
+    CE. Channels of "+", "(" and ")" fire more often off their glyphs than on them: 76–86 % of the
+    false positives."""
     check_preset(preset)
     sparsity = SparlingConfig(per_channel=True, affine=False)
     if preset == "paper":
