@@ -27,6 +27,17 @@ def seconds(fn) -> float:
     return time.perf_counter() - start
 
 
+def train_briefly(model, domain, batch_size: int, learning_rate: float, samples: int) -> None:
+    optimizer = torch.optim.AdamW(model.parameters(), learning_rate)
+    model.train()
+    for start in range(0, samples, batch_size):
+        x, ys, _ = domain.batch(1, start, batch_size)
+        loss, _ = model.loss(torch.from_numpy(x), ys)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=256, help="validation samples")
@@ -43,15 +54,8 @@ def main() -> None:
         if stored:
             model, source = load_model_at(model, stored[1], experiment.bar), f"seed {stored[0]} at the bar"
         else:
+            train_briefly(model, domain, training.batch_size, training.learning_rate, args.warm)
             source = f"{args.warm} samples trained"
-        optimizer = torch.optim.AdamW(model.parameters(), training.learning_rate)
-        model.train()
-        for start in range(0, 0 if stored else args.warm, training.batch_size):
-            x, ys, _ = domain.batch(1, start, training.batch_size)
-            loss, _ = model.loss(torch.from_numpy(x), ys)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
         model.eval()
         batches = [domain.batch(VALIDATION_SPLIT, s, min(training.val_batch_size, args.n - s))
                    for s in range(0, args.n, training.val_batch_size)]

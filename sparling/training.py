@@ -125,10 +125,9 @@ def validation_accuracy(model: SparlingModel, domain: Domain, config: TrainingCo
     was_training = model.training
     model.eval()
     matches = 0
-    with torch.no_grad():
-        for start in range(0, config.val_samples, config.val_batch_size):
-            x, ys, _ = domain.batch(VALIDATION_SPLIT, start, min(config.val_batch_size, config.val_samples - start))
-            matches += int(model.exact_matches(torch.from_numpy(x).to(device), ys).sum())
+    for start in range(0, config.val_samples, config.val_batch_size):
+        x, ys, _ = domain.batch(VALIDATION_SPLIT, start, min(config.val_batch_size, config.val_samples - start))
+        matches += int(model.exact_matches(torch.from_numpy(x).to(device), ys).sum())
     model.train(was_training)
     return matches / config.val_samples
 

@@ -450,8 +450,11 @@ def test_exact_matches_gives_the_verdicts_of_greedy_decoding(max_length):
 @torch.no_grad()
 def test_greedy_decoding_never_emits_the_start_token():
     model = get_experiment("latex_ocr_mt", "smoke").build_model(1).eval()
-    vocab_size = len(model.vocabulary)
-    # a head whose logits favour <s> everywhere
-    model.head.decoder.out.bias.data = torch.tensor([50.0] + [0.0] * (vocab_size - 1))
+    # a head whose logits favour <s> everywhere, then the first symbol
+    bias = torch.zeros(len(model.vocabulary))
+    bias[model.vocabulary.bos], bias[2] = 50.0, 25.0
+    model.head.decoder.out.bias.data = bias
+    torch.manual_seed(0)
     predictions = model.predict((torch.rand(2, 1, 120, 360) < 0.3).float())
-    assert all(len(p) > 0 for p in predictions)  # without the rule every step would be <s>, dropped: ()
+    # without the rule every step would be <s> (dropped by decode): ()
+    assert predictions == [(model.vocabulary.tokens[2],) * model.max_output_length] * 2

@@ -93,12 +93,10 @@ class SparlingModel(nn.Module):
     def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``loss`` without ĝ and the bottleneck's penalty, for a given motif map m (N, C_m, *spatial):
         (cross-entropy + the head's auxiliary loss, cross-entropy alone)."""
-        longest = max(len(y) for y in ys)
-        tokens = self.vocabulary.encode(ys, longest + 2).to(m.device)
+        tokens, lengths = self._teacher_forcing(ys, m.device)
         head_input = self.bottleneck.to_head(m)
         memory = self.head.encode(head_input)
         target = tokens[:, 1:]
-        lengths = torch.tensor([len(y) for y in ys], device=m.device)
         if isinstance(self.head, CTCHead):
             ce = self.head.sequence_loss(memory, target, lengths)
         else:
@@ -141,14 +139,18 @@ class SparlingModel(nn.Module):
         if isinstance(self.head, CTCHead):
             return torch.tensor([tuple(p) == tuple(y) for p, y in zip(self.predict_from_map(m), ys)], device=m.device)
         steps = self.max_output_length
-        lengths = torch.tensor([len(y) for y in ys], device=m.device)
-        tokens = self.vocabulary.encode(ys, max(len(y) for y in ys) + 2).to(m.device)
+        tokens, lengths = self._teacher_forcing(ys, m.device)
         memory = self.head.encode(self.bottleneck.to_head(m))
         greedy = self._never_bos(self.head.decode(memory, tokens[:, :-1])).argmax(-1)  # (N, T)
         # the decoder emits at most ``steps`` tokens: y of exactly ``steps`` symbols matches without its </s>
         checked = torch.arange(greedy.shape[1], device=m.device).unsqueeze(0) <= lengths.clamp(max=steps - 1).unsqueeze(1)
         agree = ((greedy == tokens[:, 1:]) | ~checked).all(1)
         return agree & (lengths <= steps)
+
+    def _teacher_forcing(self, ys: Sequence[Sequence[str]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ids ``<s> y </s>`` padded with ``</s>`` (N, longest + 2) and the lengths of y (N,)."""
+        tokens = self.vocabulary.encode(ys, max(len(y) for y in ys) + 2).to(device)
+        return tokens, torch.tensor([len(y) for y in ys], device=device)
 
     def _never_bos(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits (..., V) with ``<s>`` ruled out: it is never an output token."""
