@@ -22,7 +22,7 @@ import sparling
 from sparling.annealing import density_key, grid_index, steps_above_bar
 from sparling.domains import TEST_SPLIT
 from sparling.evaluation import Evaluation, load_model_at, trained_densities
-from sparling.experiments import TOY_DOMAIN, Experiment, evaluate, get_experiment, get_or_train, theorem_points
+from sparling.experiments import TOY_DOMAIN, Experiment, check_seed, evaluate, get_experiment, get_or_train, theorem_points
 from sparling.metrics import METRIC_NAMES, NONE, bootstrap_mean, channel_to_symbol_hungarian, channel_to_symbol_majority
 from sparling.store import atomic_write, check_name
 from sparling.theory import (AUTHORS_DIGIT_CIRCLE_LAYOUT, SlotLayout, authors_deletion_probability, channel_budget,
@@ -35,6 +35,7 @@ __all__ = [
     "PAPER_COLUMN",
     "MODEL_LABELS",
     "eval_samples",
+    "seeds_to_use",
     "at_bar",
     "passed_densities",
     "results_frame",
@@ -77,6 +78,27 @@ def eval_samples(preset: str, n: int) -> int:
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     return min(n, SMOKE_EVAL_SAMPLES) if preset == "smoke" else n
+
+
+def seeds_to_use(default: Iterable[int], seeds: object = None) -> list[int]:
+    """The run seeds a notebook uses: ``default`` (the preset's) when ``seeds`` is None, else
+    ``seeds`` as a list of ints. Also takes one int and the strings papermill's ``-p`` passes
+    ("[1, 2, 3]", "1,2,3", "1 2 3"), so ``-p seeds "[1, 2, 3]"`` means what it says."""
+    if seeds is None:
+        chosen: object = list(default)
+    elif isinstance(seeds, str):
+        parts = seeds.strip().strip("[]()").replace(",", " ").split()
+        try:
+            chosen = [int(part) for part in parts]
+        except ValueError:
+            raise ValueError(f"seeds must be integers, e.g. \"[1, 2, 3]\"; got {seeds!r}") from None
+    elif isinstance(seeds, int) and not isinstance(seeds, bool):
+        chosen = [seeds]
+    else:
+        chosen = list(seeds) if isinstance(seeds, Iterable) else seeds
+    if not isinstance(chosen, list) or not chosen:
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    return [check_seed(seed) for seed in chosen]
 
 
 def model_label(experiment: Experiment) -> str:

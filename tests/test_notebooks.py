@@ -47,7 +47,7 @@ def outputs(tmp_path_factory):
     return {"store": root / "runs", "figures": root / "figures", "tables": root / "tables", "executed": root / "executed"}
 
 
-def execute(name: str, outputs: dict, monkeypatch) -> str:
+def execute(name: str, outputs: dict, monkeypatch, **parameters) -> str:
     import papermill
 
     monkeypatch.setenv("SPARLING_STORE", str(outputs["store"]))
@@ -55,8 +55,8 @@ def execute(name: str, outputs: dict, monkeypatch) -> str:
     monkeypatch.setenv("SPARLING_TABLES", str(outputs["tables"]))
     outputs["executed"].mkdir(exist_ok=True)
     out = outputs["executed"] / name
-    papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters={"preset": "smoke"}, kernel_name=KERNEL,
-                               cwd=str(NOTEBOOKS), progress_bar=False)
+    papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters={"preset": "smoke", **parameters},
+                               kernel_name=KERNEL, cwd=str(NOTEBOOKS), progress_bar=False)
     executed = nbformat.read(out, as_version=4)
     return "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs
                    if o.get("output_type") == "stream" and o.get("name") == "stdout")
@@ -117,7 +117,8 @@ def test_audio_notebook_smoke(outputs, monkeypatch):
 
 
 def test_latex_notebook_smoke(outputs, monkeypatch):
-    stdout = execute(LATEX, outputs, monkeypatch)
+    stdout = execute(LATEX, outputs, monkeypatch, seeds="[1]")  # a string, as `-p seeds "[1]"` passes it
+    assert "seeds [1]," in stdout
     for figure in ("latex_ocr_motif_errors", "latex_ocr_errors_vs_density", "latex_ocr_confusion", "latex_ocr_examples"):
         assert_written(outputs["figures"] / f"{figure}.png", stdout)
     for table in ("latex_ocr_results", "latex_ocr_errors_vs_density", "latex_ocr_channel_budget", "latex_ocr_missed_by_symbol"):

@@ -239,6 +239,20 @@ def test_eval_samples_scales_down_only_at_smoke():
     assert reports.eval_samples("smoke", 10) == 10
 
 
+@pytest.mark.parametrize("given, expected", [
+    (None, [1, 2]), ("[3, 4]", [3, 4]), ("3,4", [3, 4]), ("3 4", [3, 4]), ("7", [7]), (7, [7]), ([5, 6], [5, 6]),
+])
+def test_seeds_to_use_reads_what_papermill_passes(given, expected):
+    # papermill's -p passes "[1, 2, 3]" as a string: read as characters it would be seeds "[", "1", ","...
+    assert reports.seeds_to_use((1, 2), given) == expected
+
+
+@pytest.mark.parametrize("bad", ["[1, x]", "", "[]", [], [1.5], True, [-1]])
+def test_seeds_to_use_rejects_what_is_not_a_list_of_seeds(bad):
+    with pytest.raises(ValueError, match="seed"):
+        reports.seeds_to_use((1,), bad)
+
+
 def test_channel_budget_table_at_the_bar():
     # DigitCircle: each channel may fire bar·10⁴ ≈ 0.50 times per image, every digit occurs
     # ≈ 0.45 times → ceiling ≈ 1 (200 samples: a digit may come out above 0.50 by chance). The
