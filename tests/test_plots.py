@@ -156,6 +156,22 @@ def test_error_bars_and_errors_vs_density_and_scatter():
     saved_png(fig, "scatter")
 
 
+def test_errors_vs_density_tick_labels_do_not_overlap():
+    # δ = 0.5 and the eleven grid densities from 10 steps above the LaTeX bar down to it, as the notebooks plot
+    densities = [0.5] + [1.190547e-04 / 0.75 ** k for k in range(11)]
+    frame = pd.DataFrame([{"density": d, "metric": m, "seed": s, "value": 10.0 + s}
+                          for d in densities for m in ("FPE", "E2EE") for s in (1, 2)])
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    plots.errors_vs_density(frame, ax, bar=1.190547e-04)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = sorted((label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_text()),
+                   key=lambda box: box.x0)
+    assert len(boxes) == len(densities)
+    assert all(left.x1 <= right.x0 for left, right in zip(boxes, boxes[1:]))
+    plt.close(fig)
+
+
 def confusion_counts():
     """True digits 0..3 map to channels C, A, D, B (plus leakage), and a 'none' row/column."""
     symbols, channels = ["2", "0", "3", "1"], ["A", "B", "C", "D", "E"]
