@@ -324,7 +324,16 @@ def _latex_ocr(preset: str) -> Experiment:
     samples, 48 and 49 min on one core each, side by side) end at FPE 34.5 / 57.0 %, FNE 52.4 /
     62.6 %, CE 64.9 / 45.7 %, E2EE 25.5 / 28.7 % (2,000 test samples): almost no channel is pure
     (0 and 5 channels with a majority share ≥ 0.9), the code is spread over channels. The seed-1
-    differences between the trials above are small beside that spread."""
+    differences between the trials above are small beside that spread.
+
+    So the preset trains seeds 1–3 and the notebook reports their mean. "This preset" above is the
+    seed-1 run trained with greedy validation. Retrained after validation became one teacher-forced
+    pass, seed 1 matches it bit for bit through 16,384 samples, then goes another way (some
+    validation verdict must differ; which one is not known): 116,736 samples, FPE 16.9 %, FNE 38.9 %,
+    CE 25.7 %, E2EE 23.0 % on 10,000 test samples, against the earlier run's 7.7, 30.7, 20.7 and
+    19.2. A change that small moved a seed's result by up to 9 points, as far as most trials above
+    moved it. Seeds 1–3 at 10,000 samples: FPE 36.0 %, FNE 51.1 %, CE 46.0 %, E2EE 25.6 % (means;
+    ``tables/latex_ocr_results.csv``)."""
     check_preset(preset)
     sparsity = SparlingConfig(per_channel=True, affine=False)
     if preset == "paper":
@@ -347,7 +356,8 @@ def _latex_ocr(preset: str) -> Experiment:
             annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=0.03 / 2048),
             final_phase_samples=20_480,
         )
-        seeds = (1,)
+        # three seeds, not one: seed 1 is the best of them by far, so alone it would overstate the preset
+        seeds = (1, 2, 3)
     else:
         motif_net = MotifNetConfig(hidden=4, residual_units=1, num_motifs=LATEX_MOTIF_CHANNELS, stride=LATEX_CPU_STRIDE)
         head = PaperHeadConfig(channels=16, pool=2, heads=2, encoder_layers=1, decoder_layers=1, feedforward=32,
