@@ -328,8 +328,8 @@ def _latex_ocr(preset: str) -> Experiment:
 
     So the preset trains seeds 1–3 and the notebook reports their mean. "This preset" above is the
     seed-1 run trained with greedy validation. Retrained after validation became one teacher-forced
-    pass, seed 1 matches it bit for bit through 16,384 samples, then goes another way (some
-    validation verdict must differ; which one is not known): 116,736 samples, FPE 16.9 %, FNE 38.9 %,
+    pass, seed 1 matches it bit for bit through 16,384 samples, then goes another way (why is not
+    known: a validation verdict, or another commit since that run): 116,736 samples, FPE 16.9 %, FNE 38.9 %,
     CE 25.7 %, E2EE 23.0 % on 10,000 test samples, against the earlier run's 7.7, 30.7, 20.7 and
     19.2. A change that small moved a seed's result by up to 9 points, as far as most trials above
     moved it. Seeds 1–3 at 10,000 samples: FPE 36.0 %, FNE 51.1 %, CE 46.0 %, E2EE 25.6 % (means;
@@ -356,7 +356,7 @@ def _latex_ocr(preset: str) -> Experiment:
             annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=0.03 / 2048),
             final_phase_samples=20_480,
         )
-        # three seeds, not one: seed 1 is the best of them by far, so alone it would overstate the preset
+        # three seeds, not one: a seed's result moves by up to 9 points under tiny perturbations (see above)
         seeds = (1, 2, 3)
     else:
         motif_net = MotifNetConfig(hidden=4, residual_units=1, num_motifs=LATEX_MOTIF_CHANNELS, stride=LATEX_CPU_STRIDE)
