@@ -85,18 +85,19 @@ def seeds_to_use(default: Iterable[int], seeds: object = None) -> list[int]:
     ``seeds`` as a list of ints. Also takes one int and the strings papermill's ``-p`` passes
     ("[1, 2, 3]", "1,2,3", "1 2 3"), so ``-p seeds "[1, 2, 3]"`` means what it says."""
     if seeds is None:
-        chosen: object = list(default)
+        chosen = list(default)
     elif isinstance(seeds, str):
-        parts = seeds.strip().strip("[]()").replace(",", " ").split()
         try:
-            chosen = [int(part) for part in parts]
+            chosen = [int(part) for part in seeds.strip().strip("[]()").replace(",", " ").split()]
         except ValueError:
             raise ValueError(f"seeds must be integers, e.g. \"[1, 2, 3]\"; got {seeds!r}") from None
     elif isinstance(seeds, int) and not isinstance(seeds, bool):
         chosen = [seeds]
+    elif isinstance(seeds, Iterable):
+        chosen = list(seeds)
     else:
-        chosen = list(seeds) if isinstance(seeds, Iterable) else seeds
-    if not isinstance(chosen, list) or not chosen:
+        chosen = []
+    if not chosen:
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     return [check_seed(seed) for seed in chosen]
 
