@@ -228,6 +228,9 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                 state.history.append({
                     "samples": state.samples, "density": state.density, "accuracy": accuracy,
                     "target": target_before, "loss": sum(losses) / len(losses), "wall_seconds": state.wall_seconds,
+                    # CPU weights depend on it: another thread count sums in another order, and
+                    # training amplifies the difference (the run key does not hold it)
+                    "threads": torch.get_num_threads(),
                 })
                 losses = []
                 if new_density != state.density:
