@@ -31,8 +31,7 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     summary = training_summary(state, experiment.training)
     print(f"\n== {name} at preset {preset}, seed {seed}  (run {run.path})")
     print(f"wall time          {wall / 60:.1f} min (training {state.wall_seconds / 60:.1f} min)")
-    threads = sorted({h["threads"] for h in state.history if "threads" in h})  # runs before 2026-12-01 lack it
-    print(f"torch threads      {', '.join(map(str, threads)) or 'not recorded'} (the run's weights depend on it)")
+    print(f"torch threads      {', '.join(map(str, summary['threads'])) or 'not recorded'} (the run's weights depend on it)")
     print(f"samples            {summary['samples']:,}")
     print(f"optimizer steps    {summary['optimizer_steps']:,}")
     print(f"densities passed   {summary['densities_passed']}; "

@@ -137,6 +137,7 @@ def train_command(name: str, preset: str, seed: int, device: str, progress: bool
     print(f"  final density:    {density_key(summary['final_density'])} "
           f"(stop density δ_min {density_key(experiment.training.stop_density)})")
     print(f"  densities passed: {summary['densities_passed']}")
+    print(f"  torch threads:    {', '.join(map(str, summary['threads'])) or 'not recorded'}")
     if state.history:
         print(f"  last validation accuracy: {state.history[-1]['accuracy']:.4f}")
     return 0

@@ -103,9 +103,10 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
     # Which digit each channel carries is settled early: seed 1 (2 threads) has two channels on "8"
     # and none on "7" from ≈ 20k samples (δ ≈ 0.28) to the bar; in seed 3 one channel wanders among
     # digits others carry and none ever carries "5". The head passes gradient to each channel's
-    # strongest pixel only, so a duplicate is stable and a digit nobody carries gets no pull. Not adopted (2026-12-01): the map-presence probe on a
-    # log-mean-exp of the pre-threshold activations (gradient at every position) left 7 of 10
-    # digits carried at 30,720 samples on seeds 1 and 2 (this preset, same thread count: 8 and 7);
+    # strongest pixel only, so a duplicate is stable and a digit nobody carries gets no pull.
+    # Not adopted (2026-12-01): the map-presence probe on a log-mean-exp of the pre-threshold
+    # activations (gradient at every position) left 7 of 10 digits carried at 30,720 samples on
+    # seeds 1 and 2 (this preset, same thread count: 8 and 7);
     # pushing the weaker of two channels whose peaks coincide off that spot freed the duplicates,
     # but they settled on background, not on the missing digits: seed 1 carried 8 digits and read
     # 0.28 of validation inputs at the bar (this preset 0.72). A per-cell probe (each symbol's

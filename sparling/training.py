@@ -264,5 +264,7 @@ def training_summary(state: TrainingState, config: TrainingConfig) -> dict:
         "wall_seconds": state.wall_seconds,
         "final_density": state.density,
         "densities_passed": len(passed),
+        # torch threads the run trained on (its CPU weights depend on them); runs from before 2026-12-01 did not record them
+        "threads": sorted({h["threads"] for h in state.history if "threads" in h}),
         "config": asdict(config),
     }

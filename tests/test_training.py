@@ -58,6 +58,7 @@ def test_smoke_annealer_fires_at_every_validation(full_run):
     assert (summary["samples"], summary["optimizer_steps"], summary["densities_passed"]) == (32, 8, 4)
     assert summary["final_density"] == state.density
     assert summary["wall_seconds"] == state.wall_seconds > 0
+    assert summary["threads"] == [torch.get_num_threads()]
 
 
 def test_one_phase_checkpoint_per_trained_density(full_run):
