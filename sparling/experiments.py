@@ -96,10 +96,12 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
     # channel that carries two digits cannot show both to the head (it must split them).
     # Two tokens per channel (seed 1, bar, 10,000 samples): MT E2EE 11.7 %, FPE 0.6, FNE 6.6,
     # CE 4.0 (a dead channel, and one channel carrying both 0 and 1); ST E2EE 1.5, FPE 0.05,
-    # FNE 0.7, CE 0.07. With one token MT is 0.8 / 2.3 / 0.09 / 0.05 and ST 1.3 / 12.7 / 9.9 /
-    # 0.08. A dead channel leaves its digit to a neighbour with two tokens (a merge, CE) and
-    # lost with one (ST seeds 2 and 3: FNE 10 and 21 %, CE < 0.1 %). With two tokens, seed 1,
-    # it was the MT channel that died: one seed per variant cannot say whether ST kills more.
+    # FNE 0.7, CE 0.07. With one token MT was 0.8 / 2.3 / 0.09 / 0.05 and ST 1.3 / 12.7 / 9.9 /
+    # 0.08 (2026-11-27; at today's code seed 1 is MT 6.7 / 7.1 / 10.2 / 0.17 on two threads and
+    # ST 7.8 / 3.0 / 2.7 / 8.0 on one). A dead channel leaves its digit to a neighbour with two
+    # tokens (a merge, CE) and lost with one (ST seeds 2 and 3: FNE 10 and 21 %, CE < 0.1 %). With
+    # two tokens, seed 1, it was the MT channel that died: one seed per variant cannot say whether
+    # ST kills more.
     # Which digit each channel carries is settled early: seed 1 (2 threads) has two channels on "8"
     # and none on "7" from ≈ 20k samples (δ ≈ 0.28) to the bar; in seed 3 one channel wanders among
     # digits others carry and none ever carries "5". The head passes gradient to each channel's
