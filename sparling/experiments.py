@@ -110,7 +110,10 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
     # digit's presence in y, 512 training samples) correlates > 0.5: seeds 1–5 claim 8, 6, 7, 7, 6
     # digits at 20k samples; seeds 1–3 claim 9 each one step above the bar and at it, and the digit
     # left over was unclaimed at ≈ 30k. None of the five starts claims all ten at 20k, so keeping
-    # the best of a few restarts of the first 20k samples would not give a ten-digit start.
+    # the best of a few restarts of the first 20k samples would not give a ten-digit start. Nor does
+    # splitting late: copying seed 1's channel that carries 3 and 7 one step above the bar onto its
+    # idle duplicate, both copies kept the 3s through the bar phase and the 7s stayed lost (E2EE
+    # 8.1 % on 2,000 samples; the same continuation without the copy 8.6 %).
     # Not adopted (2026-12-01): the map-presence probe on a log-mean-exp of the pre-threshold
     # activations (gradient at every position) left 7 of 10 digits carried at 30,720 samples on
     # seeds 1 and 2 (this preset, same thread count: 8 and 7);
