@@ -102,9 +102,10 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
     # tokens (a merge, CE) and lost with one (ST seeds 2 and 3: FNE 10 and 21 %, CE < 0.1 %). With
     # two tokens, seed 1, it was the MT channel that died: one seed per variant cannot say whether
     # ST kills more.
-    # Duplicates are settled early: seed 1 (2 threads) has two channels on "8" and none on "7" from
-    # ≈ 20k samples (δ ≈ 0.28) to the bar; in seed 3 one channel wanders among digits others carry
-    # and none ever carries "5". The head passes gradient to each channel's strongest pixel only,
+    # Duplicates are settled early: seed 1 (2 threads) has two channels on "8" from ≈ 20k samples
+    # (δ ≈ 0.28) to the bar, and its 7s only on the channel of the 3s, which drops them at the bar
+    # (one step above, test confusion: 736 sevens and 894 threes on it); in seed 3 one channel
+    # wanders among digits others carry and none ever carries "5". The head passes gradient to each channel's strongest pixel only,
     # so a duplicate is stable and a digit nobody carries gets no pull. Counting a digit as claimed
     # when the channel paired with it (Hungarian on the correlation of channel maxima with the
     # digit's presence in y, 512 training samples) correlates > 0.5: seeds 1–5 claim 8, 6, 7, 7, 6
