@@ -129,6 +129,19 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
     # left out, 7 and 8 (7 and 7 with the probe's scale fixed, so it cannot write a channel off);
     # the 100 strongest 10×10 cells as extra head tokens (a dense gradient path, as the paper's head
     # has), 6 and 7 (validation exact match 0.013 and 0.032; this preset 0.116 and 0.038).
+    # Nor (digits that some channel's strongest pixel lands on, 256 validation images, trials on one
+    # thread; this preset, seeds 1/2/3: 8/7/8 at 30,720 samples (seed 1 on two threads: 9), 9/8/8 at
+    # 61,440 (seed 1 on two threads, seed 2 on one, seed 3 on an unrecorded count)): ĝ width 32, 4 and
+    # 8 at 30,720 (seeds 1, 2; twice as slow); a presence probe on ĝ's hidden features (1×1 conv to
+    # symbols, log-sum-exp over pixels), 5 at 15,360 (seed 1; this preset on two threads 8), its probe
+    # having learned 4 symbols; the first 20,480 training samples drawn with 1-2 digits (every
+    # channel's strongest pixel then lies on one of them), 9/9/7 at 30,720; every 4th training sample
+    # with 1-2 digits throughout, 9/6 at 61,440. A reset would have nothing to start from: at seed 1's
+    # checkpoints from 5,120 to 35,840 samples, readouts of ĝ's hidden features built from x and y (the
+    # mean difference, or LDA, of the features at pixels away from the other channels' peaks, images
+    # with a 7 against images without) peak on a 7 in ≤ 15 % of the images with one; built the same
+    # way at 35,840 samples for the carried 8 and 3, in 91-93 %. The body never learns the digit nobody
+    # carries.
     model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=True), SparlingConfig(per_channel=per_channel),
                         PointerHeadConfig(per_channel_tokens=1))
     training = TrainingConfig(
