@@ -156,7 +156,11 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
         annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=6e-6),
         final_phase_samples=51_200,
     )
-    return model, training, (1,)
+    # three seeds, not one: whether a seed's channels leave digits uncarried, and which, is the
+    # path's luck (MT seed 1 carried all ten on 2026-11-27; on 2026-12-01 MT seeds 1-3 lose one
+    # each; ST seed 1 puts 0 and 1 on one channel (CE 8.0 %), while ST seeds 2 and 3 merge nothing
+    # and lose three and two digits to channels silent or on background (FNE 30.5 and 20.4 %))
+    return model, training, (1, 2, 3)
 
 
 def _smoke(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
