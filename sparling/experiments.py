@@ -99,14 +99,15 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
     # FNE 0.7, CE 0.07. With one token MT was 0.8 / 2.3 / 0.09 / 0.05 and ST 1.3 / 12.7 / 9.9 /
     # 0.08 (2026-11-27; at today's code seed 1 is MT 6.7 / 7.1 / 10.2 / 0.17 on two threads and
     # ST 7.8 / 3.0 / 2.7 / 8.0 on one). A dead channel leaves its digit to a neighbour with two
-    # tokens (a merge, CE) and lost with one (ST seeds 2 and 3: FNE 10 and 21 %, CE < 0.1 %). With
+    # tokens (a merge, CE) and lost with one (ST seeds 2 and 3 on 2026-11-27: FNE 10 and 21 %, CE < 0.1 %). With
     # two tokens, seed 1, it was the MT channel that died: one seed per variant cannot say whether
     # ST kills more.
     # Duplicates are settled early: seed 1 (2 threads) has two channels on "8" from ≈ 20k samples
     # (δ ≈ 0.28) to the bar, and its 7s only on the channel of the 3s, which drops them at the bar
     # (one step above, test confusion: 736 sevens and 894 threes on it); in seed 3 one channel
-    # wanders among digits others carry and none ever carries "5". The head passes gradient to each channel's strongest pixel only,
-    # so a duplicate is stable and a digit nobody carries gets no pull. Counting a digit as claimed
+    # wanders among digits others carry and none ever carries "5". The head passes gradient to each
+    # channel's strongest pixel only, so a duplicate is stable and a digit nobody carries gets no
+    # pull. Counting a digit as claimed
     # when the channel paired with it (Hungarian on the correlation of channel maxima with the
     # digit's presence in y, 512 training samples) correlates > 0.5: seeds 1–5 claim 8, 6, 7, 7, 6
     # digits at 20k samples; seeds 1–3 claim 9 each one step above the bar and at it, and the digit
