@@ -92,57 +92,11 @@ def _paper(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, .
 
 
 def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
-    # One token per channel: each digit occurs at most once per image, so one suffices, and a
-    # channel that carries two digits cannot show both to the head (it must split them).
-    # Two tokens per channel (seed 1, bar, 10,000 samples): MT E2EE 11.7 %, FPE 0.6, FNE 6.6,
-    # CE 4.0 (a dead channel, and one channel carrying both 0 and 1); ST E2EE 1.5, FPE 0.05,
-    # FNE 0.7, CE 0.07. With one token MT was 0.8 / 2.3 / 0.09 / 0.05 and ST 1.3 / 12.7 / 9.9 /
-    # 0.08 (2026-11-27; at today's code seed 1 is MT 6.7 / 7.1 / 10.2 / 0.17 on two threads and
-    # ST 7.8 / 3.0 / 2.7 / 8.0 on one). A dead channel leaves its digit to a neighbour with two
-    # tokens (a merge, CE) and lost with one (ST seeds 2 and 3 on 2026-11-27: FNE 10 and 21 %, CE < 0.1 %). With
-    # two tokens, seed 1, it was the MT channel that died: one seed per variant cannot say whether
-    # ST kills more.
-    # Duplicates are settled early: seed 1 (2 threads) has two channels on "8" from ≈ 20k samples
-    # (δ ≈ 0.28) to the bar, and its 7s only on the channel of the 3s, which drops them at the bar
-    # (one step above, test confusion: 736 sevens and 894 threes on it); in seed 3 one channel
-    # wanders among digits others carry and none ever carries "5". The head passes gradient to each
-    # channel's strongest pixel only, so a duplicate is stable and a digit nobody carries gets no
-    # pull. Counting a digit as claimed
-    # when the channel paired with it (Hungarian on the correlation of channel maxima with the
-    # digit's presence in y, 512 training samples) correlates > 0.5: seeds 1–5 claim 8, 6, 7, 7, 6
-    # digits at 20k samples; seeds 1–3 claim 9 each one step above the bar and at it, and the digit
-    # left over was unclaimed at ≈ 30k. None of the five starts claims all ten at 20k, so keeping
-    # the best of a few restarts of the first 20k samples would not give a ten-digit start. Nor does
-    # splitting late: copying seed 1's channel that carries 3 and 7 one step above the bar onto its
-    # idle duplicate, both copies kept the 3s through the bar phase and the 7s stayed lost (E2EE
-    # 8.1 % on 2,000 samples; the same continuation without the copy 8.6 %).
-    # Not adopted (2026-12-01): the map-presence probe on a log-mean-exp of the pre-threshold
-    # activations (gradient at every position) left 7 of 10 digits carried at 30,720 samples on
-    # seeds 1 and 2 (this preset, same thread count: 8 and 7);
-    # pushing the weaker of two channels whose peaks coincide off that spot freed the duplicates,
-    # but they settled on background, not on the missing digits: seed 1 carried 8 digits and read
-    # 0.28 of validation inputs at the bar (this preset 0.72). A per-cell probe (each symbol's
-    # presence from the 10×10 cell that looks most like it) carried 6 digits at 25,600 samples (8).
-    # Nor (30,720 samples, one thread, seeds 1 and 2; this preset 8 and 7 digits): channels paired
-    # one to one with symbols (Hungarian on running correlations), each channel's log-mean-exp
-    # predicting its symbol, 9 and 7 (at 5× the weight seed 2 carried 7, or 6 pooled more sharply);
-    # the same with each positive image's windows around the other present symbols' channel peaks
-    # left out, 7 and 8 (7 and 7 with the probe's scale fixed, so it cannot write a channel off);
-    # the 100 strongest 10×10 cells as extra head tokens (a dense gradient path, as the paper's head
-    # has), 6 and 7 (validation exact match 0.013 and 0.032; this preset 0.116 and 0.038).
-    # Nor (digits that some channel's strongest pixel lands on, 256 validation images, trials on one
-    # thread; this preset, seeds 1/2/3: 8/7/8 at 30,720 samples (seed 1 on two threads: 9), 9/8/8 at
-    # 61,440 (seed 1 on two threads, seed 2 on one, seed 3 on an unrecorded count)): ĝ width 32, 4 and
-    # 8 at 30,720 (seeds 1, 2; twice as slow); a presence probe on ĝ's hidden features (1×1 conv to
-    # symbols, log-sum-exp over pixels), 5 at 15,360 (seed 1; this preset on two threads 8), its probe
-    # having learned 4 symbols; the first 20,480 training samples drawn with 1-2 digits (every
-    # channel's strongest pixel then lies on one of them), 9/9/7 at 30,720; every 4th training sample
-    # with 1-2 digits throughout, 9/6 at 61,440. A reset would have nothing to start from: at seed 1's
-    # checkpoints from 5,120 to 35,840 samples, readouts of ĝ's hidden features built from x and y (the
-    # mean difference, or LDA, of the features at pixels away from the other channels' peaks, images
-    # with a 7 against images without) peak on a 7 in ≤ 15 % of the images with one; built the same
-    # way at 35,840 samples for the carried 8 and 3, in 91-93 %. The body never learns the digit nobody
-    # carries.
+    # One token per channel (its strongest pixel): each digit occurs at most once per image, so one
+    # suffices, and a channel that carries two digits cannot show both to the head (it must split
+    # them). The head passes gradient to those pixels only, so a digit that no channel's peak lands
+    # on early gets no features in ĝ and is lost at the bar (MT seeds 1-3 each lose one on
+    # 2026-12-01). bench/TRIALS.md keeps the trials against that, none adopted.
     model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=True), SparlingConfig(per_channel=per_channel),
                         PointerHeadConfig(per_channel_tokens=1))
     training = TrainingConfig(
@@ -157,10 +111,7 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
         annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=6e-6),
         final_phase_samples=51_200,
     )
-    # three seeds, not one: whether a seed's channels leave digits uncarried, and which, is the
-    # path's luck (MT seed 1 carried all ten on 2026-11-27; on 2026-12-01 MT seeds 1-3 lose one
-    # each; ST seed 1 puts 0 and 1 on one channel (CE 8.0 %), while ST seeds 2 and 3 merge nothing
-    # and lose three and two digits to channels silent or on background (FNE 30.5 and 20.4 %))
+    # three seeds: whether a seed's channels leave a digit uncarried, and which, is the path's luck
     return model, training, (1, 2, 3)
 
 
@@ -321,66 +272,9 @@ def _latex_ocr(preset: str) -> Experiment:
     δ_min is the same quantity, 9.64 motifs per sample over the map's 16× fewer positions
     (1.116e-4, bar 0.5·0.75²⁹ = 1.19e-4). The head is the paper's, smaller: width 128,
     1 encoder and 2 decoder layers, pooling 3×3 blocks (12 px; the paper pools 8×8 pixels).
-
-    The bar sits 1.07 δ_min above on this map (1.28 on the paper's), so each channel may fire
-    0.32 times per input at the bar (the paper's 0.39) while each digit and letter occurs ≈ 0.37
-    times: no allocation of the 32 channels gets (1 − FNE)(1 − CE) above 0.94 here, 1.0 on the
-    paper's map (``theory.channel_budget``). 5×5 blocks (bar 1.21 δ_min, ceiling 0.997; 3 units
-    at width 64, receptive field 65, 10 px head cells) did not help: seed 1 ended at FPE 19 %,
-    FNE 40 %, CE 25 %, E2EE 18 %, every motif error worse than here. The errors are far above
-    either ceiling, so the budget is not what binds yet.
-
-    Other seed-1 trials, not adopted (same test samples as this preset's run): 2 residual units
-    (receptive field 36 px) at the bar FPE 4.8 %, FNE 47 %, CE 22 %, E2EE 27 % (this preset: 7.9,
-    31, 21, 19; 2,000 samples); a label-only "which symbols occur in y" loss on each channel's
-    spatial maximum (as the DigitCircle head has) found more "+" but FPE 57 % and CE 37 % at
-    3.8e-4 (this preset: 14 %, 25 %; 300 samples); annealing half as fast (at most one density
-    step per 4,096 samples, 168k samples) read far better on the way down (validation exact
-    match 0.66 at 2.1e-3, this preset 0.42) but not at the bar: FPE 16.6 %, FNE 35.7 %, CE 12.0 %,
-    E2EE 23.3 % (2,000 samples). Most misses are symbols the head can infer from the layout
-    ("+", ")", the fraction bar): fed ground-truth maps without them, a head reads 0.57 of
-    expressions exactly instead of 0.68 (``bench/latex_head_probe.py``): they are worth less to
-    the output than the symbols no layout implies, and they are what ĝ drops at the bar.
-
-    Head trials, seed 1, this ĝ and schedule: the map's 48 largest entries as tokens of a pre-norm
-    encoder–decoder (``SetHeadConfig``, with the map-presence loss) reads ground-truth maps far
-    faster than this head (exact match 0.68 against 0.004 after 49k samples, 3.7× the samples per
-    second), but trained end to end its ĝ learned slowly (validation exact match 0.08 at 5e-4
-    after 61k samples; this preset ≈ 0.4): its gradient reaches ĝ through 48 entries only, where
-    this head's pooled grid passes it everywhere. This head with those 48 entries as extra encoder
-    tokens (an option tried at commit f22f0dc, then removed) read ground-truth maps well (0.58)
-    and end to end about as well on the way down, but its motifs were worse: at the bar FPE 14.9 %,
-    FNE 41.9 %, CE 26.4 %, E2EE 20.6 % (this preset 7.9, 31, 21, 19; 2,000 samples, 108,544
-    training samples).
-
-    Two more seed-1 trials, one change each (2,000 test samples at the bar; this preset: FPE 7.9 %,
-    FNE 31 %, CE 21 %, E2EE 19 %): ĝ at the paper's width 64 read better on the way down (validation
-    exact match 0.54 at 1.2e-3, this preset ≈ 0.4; 1.4× the time per step) but its motifs were no
-    cleaner: FPE 16.0, FNE 29.8, CE 27.5, E2EE 18.1 (116,736 samples). A dense warm-up (the
-    annealer's target starts at 0.6, so δ stays 0.5 until the head reads: 0.21 exact match after
-    28k samples) read better still (0.60 at 1.2e-3) and ended at FPE 12.3, FNE 34.7, CE 17.6, E2EE
-    23.2 (145,408 samples). So neither ĝ's capacity nor how well the head reads before the map is
-    sparse is what binds. Nor is the density budget: one grid step above the bar (1.42 δ_min) the
-    warm-up run's errors are no lower (FPE 15.3, FNE 30.3, CE 23.4). Channel by channel (the majority
-    symbol's share of a channel's activations), these runs and the entry-token one have 7–16 pure
-    channels (≥ 0.9) and 9–10 that fire on several digits and letters (shares 0.13–0.5): that is
-    CE. Channels of "+", "(" and ")" fire more often off their glyphs than on them: 76–86 % of the
-    false positives.
-
-    Seed 1 is this preset's best seed, not a typical one. Seeds 2 and 3 (98,304 and 102,400
-    samples, 48 and 49 min on one core each, side by side) end at FPE 34.5 / 57.0 %, FNE 52.4 /
-    62.6 %, CE 64.9 / 45.7 %, E2EE 25.5 / 28.7 % (2,000 test samples): almost no channel is pure
-    (0 and 5 channels with a majority share ≥ 0.9), the code is spread over channels. The seed-1
-    differences between the trials above are small beside that spread.
-
-    So the preset trains seeds 1–3 and the notebook reports their mean. "This preset" above is the
-    seed-1 run trained with greedy validation. Retrained after validation became one teacher-forced
-    pass, seed 1 matches it bit for bit through 16,384 samples, then goes another way (why is not
-    known: a validation verdict, or another commit since that run): 116,736 samples, FPE 16.9 %, FNE 38.9 %,
-    CE 25.7 %, E2EE 23.0 % on 10,000 test samples, against the earlier run's 7.7, 30.7, 20.7 and
-    19.2. A change that small moved a seed's result by up to 9 points, as far as most trials above
-    moved it. Seeds 1–3 at 10,000 samples: FPE 36.0 %, FNE 51.1 %, CE 46.0 %, E2EE 25.6 % (means;
-    ``tables/latex_ocr_results.csv``)."""
+    Seeds 1–3 at the bar are far from the paper's motif errors (``tables/latex_ocr_results.csv``);
+    ``bench/TRIALS.md`` keeps the trials against that (block size, depth, width, annealing speed,
+    warm-up, heads, auxiliary losses), none adopted, and why the density budget is not what binds."""
     check_preset(preset)
     sparsity = SparlingConfig(per_channel=True, affine=False)
     if preset == "paper":
@@ -403,7 +297,7 @@ def _latex_ocr(preset: str) -> Experiment:
             annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=0.03 / 2048),
             final_phase_samples=20_480,
         )
-        # three seeds, not one: a seed's result moves by up to 9 points under tiny perturbations (see above)
+        # three seeds, not one: a seed's result moves by up to 9 points under tiny perturbations
         seeds = (1, 2, 3)
     else:
         motif_net = MotifNetConfig(hidden=4, residual_units=1, num_motifs=LATEX_MOTIF_CHANNELS, stride=LATEX_CPU_STRIDE)
