@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from sparling.annealing import density_key
-from sparling.experiments import evaluate, get_experiment, get_or_train, training_state
+from sparling.evaluation import cached_evaluation, evaluation_name
+from sparling.experiments import evaluate, get_experiment, get_or_train, get_run, training_state
 from sparling.reports import PAPER_COLUMN, model_label, paper_digit_circle_numbers
 from sparling.store import RunStore
 from sparling.training import training_summary
@@ -24,13 +25,17 @@ from sparling.training import training_summary
 
 def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str) -> None:
     experiment = get_experiment(name, preset)
+    trained_before = get_run(experiment, seed, store).is_complete  # --store with a finished run: reprint it
     started = time.perf_counter()
     run = get_or_train(experiment, seed, store, device=device)
     wall = time.perf_counter() - started
     state = training_state(run)
     summary = training_summary(state, experiment.training)
     print(f"\n== {name} at preset {preset}, seed {seed}  (run {run.path})")
-    print(f"wall time          {wall / 60:.1f} min (training {state.wall_seconds / 60:.1f} min)")
+    if trained_before:
+        print(f"wall time          not measured: the run was in the store (its training took {state.wall_seconds / 60:.1f} min)")
+    else:
+        print(f"wall time          {wall / 60:.1f} min (training {state.wall_seconds / 60:.1f} min)")
     print(f"torch threads      {', '.join(map(str, summary['threads'])) or 'not recorded'} (the run's weights depend on it)")
     print(f"samples            {summary['samples']:,}")
     print(f"optimizer steps    {summary['optimizer_steps']:,}")
@@ -39,10 +44,11 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     if state.density >= experiment.training.stop_density:
         print("the bar was NOT passed: training ended at max_samples")
         return
+    evaluated_before = cached_evaluation(run, evaluation_name(experiment.bar, n)) is not None
     started = time.perf_counter()
     result = evaluate(experiment, seed, experiment.bar, n, store, device=device)
-    print(f"evaluation         {time.perf_counter() - started:.0f} s on {n:,} samples; realised density "
-          f"{result.realised_density:.3e}")
+    took = "cached" if evaluated_before else f"{time.perf_counter() - started:.0f} s"
+    print(f"evaluation         {took} on {n:,} samples; realised density {result.realised_density:.3e}")
     ours = {"E2EE": result.e2ee, "FPE": result.fpe, "FNE": result.fne, "CE": result.ce}
     paper = paper_digit_circle_numbers()
     paper = dict(zip(paper.metric[paper.model == model_label(experiment)], paper[PAPER_COLUMN][paper.model == model_label(experiment)]))

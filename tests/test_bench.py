@@ -1,0 +1,29 @@
+"""The benchmark scripts run end to end at preset smoke (their figures are measured, not tested)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def run_bench(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_time_to_bar_trains_evaluates_and_says_when_it_reprints_a_stored_run(tmp_path):
+    args = ("--preset", "smoke", "--n", "8", "--store", str(tmp_path), "--st")
+    first = run_bench("time_to_bar.py", *args)
+    assert first.count("== digit_circle_") == 2
+    assert len(re.findall(r"^wall time +\d+\.\d min \(training", first, re.M)) == 2  # measured this time
+    assert "not measured" not in first and "cached" not in first
+    for metric in ("E2EE", "FPE", "FNE", "CE", "FPE+FNE+CE"):
+        assert f"\n{metric} " in first
+    again = run_bench("time_to_bar.py", *args)
+    assert again.count("not measured: the run was in the store") == 2
+    assert again.count("evaluation         cached on 8 samples") == 2
+    # the same numbers from the store
+    assert [l for l in first.splitlines() if l.startswith("E2EE")] == [l for l in again.splitlines() if l.startswith("E2EE")]
