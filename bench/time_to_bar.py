@@ -33,7 +33,8 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     summary = training_summary(state, experiment.training)
     print(f"\n== {name} at preset {preset}, seed {seed}  (run {run.path})")
     if trained_before:
-        print(f"wall time          not measured: the run was in the store (its training took {state.wall_seconds / 60:.1f} min)")
+        print("wall time          not measured: the run was in the store "
+              f"(its training took {state.wall_seconds / 60:.1f} min)")
     else:
         print(f"wall time          {wall / 60:.1f} min (training {state.wall_seconds / 60:.1f} min)")
     print(f"torch threads      {', '.join(map(str, summary['threads'])) or 'not recorded'} (the run's weights depend on it)")
