@@ -45,10 +45,12 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     if state.density >= experiment.training.stop_density:
         print("the bar was NOT passed: training ended at max_samples")
         return
-    evaluated_before = cached_evaluation(run, evaluation_name(experiment.bar, n)) is not None
     started = time.perf_counter()
-    result = evaluate(experiment, seed, experiment.bar, n, store, device=device)
-    took = "cached" if evaluated_before else f"{time.perf_counter() - started:.0f} s"
+    result = cached_evaluation(run, evaluation_name(experiment.bar, n))
+    took = "cached"
+    if result is None:
+        result = evaluate(experiment, seed, experiment.bar, n, store, device=device)
+        took = f"{time.perf_counter() - started:.0f} s"
     print(f"evaluation         {took} on {n:,} samples; realised density {result.realised_density:.3e}")
     ours = {"E2EE": result.e2ee, "FPE": result.fpe, "FNE": result.fne, "CE": result.ce}
     paper = paper_digit_circle_numbers()
