@@ -337,3 +337,26 @@ def test_motif_evaluation_stream_is_random_state_i_for_digit_circle_and_the_test
     expected = toy.batch(TEST_SPLIT, 0, 3)
     assert np.array_equal(x, expected[0]) and ys == expected[1] and motifs == expected[2]
     assert toy.motif_symbols == toy.symbols
+
+
+# --------------------------------------------------------------------------- warm-up
+
+
+def test_warmup_changes_only_the_first_train_samples(domain):
+    warm = DigitCircleDomain(DigitCircleConfig(warmup_samples=50, warmup_max_syms=2))
+    counts = [len(warm.sample_at(3, i).y) for i in range(50)]
+    assert set(counts) == {1, 2}
+    assert min(len(warm.sample_at(3, i).y) for i in range(50, 150)) == 3  # the plain stream again
+    for split, index in [(3, 50), (3, 77), (-1, 0), (-2, 10)]:  # after the warm-up, validation, test
+        a, b = warm.sample_at(split, index), domain.sample_at(split, index)
+        assert np.array_equal(a.x, b.x) and a.y == b.y
+    again = warm.sample_at(3, 7)
+    assert np.array_equal(again.x, warm.sample_at(3, 7).x)
+    assert [m.symbol for m in again.motifs] and sorted(m.symbol for m in again.motifs) == sorted(again.y)
+
+
+@pytest.mark.parametrize("kwargs", [{"warmup_samples": 10}, {"warmup_max_syms": 2}, {"warmup_samples": 0, "warmup_max_syms": 2},
+                                    {"warmup_samples": 10, "warmup_max_syms": 7}])
+def test_bad_warmup_is_rejected(kwargs):
+    with pytest.raises(ValueError, match="warmup"):
+        DigitCircleConfig(**kwargs)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import BaseDomain, Motif, Sample, check_int, check_number
+from . import BaseDomain, Motif, Sample, check_int, check_number, compute_seed
 
 __all__ = [
     "DIGITS",
@@ -113,7 +113,13 @@ def canonicalize(symbols: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class DigitCircleConfig:
-    """DigitCircle parameters (defaults = the main config pae-7bb1)."""
+    """DigitCircle parameters (defaults = the main config pae-7bb1).
+
+    ``warmup_samples``, ``warmup_max_syms`` (set both or neither): a curriculum of the train
+    streams only (split seeds >= 0): their first ``warmup_samples`` samples hold
+    1..``warmup_max_syms`` digits instead of 3..``max_syms``. Validation and test streams never
+    change. Off (None) by default, which keeps the run keys of configs without it.
+    """
 
     size: int = 100
     min_radius: int = 20
@@ -121,6 +127,8 @@ class DigitCircleConfig:
     max_syms: int = 6
     pre_noise: float = 0.5
     post_noise: float = 0.05
+    warmup_samples: int | None = None
+    warmup_max_syms: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("size", "min_radius", "random_shift", "max_syms"):
@@ -133,6 +141,16 @@ class DigitCircleConfig:
             raise ValueError(
                 f"max_syms must be in [{MIN_SYMS}, {len(DIGITS)}], got {self.max_syms}"
             )
+        if (self.warmup_samples is None) != (self.warmup_max_syms is None):
+            raise ValueError("warmup_samples and warmup_max_syms are set together (or neither), got "
+                             f"{self.warmup_samples!r} and {self.warmup_max_syms!r}")
+        if self.warmup_samples is not None:
+            check_int("warmup_samples", self.warmup_samples)
+            check_int("warmup_max_syms", self.warmup_max_syms)
+            if self.warmup_samples < 1:
+                raise ValueError(f"warmup_samples must be >= 1 (None: no warm-up), got {self.warmup_samples}")
+            if not 1 <= self.warmup_max_syms <= self.max_syms:
+                raise ValueError(f"warmup_max_syms must be in [1, max_syms={self.max_syms}], got {self.warmup_max_syms}")
         if not 0 <= self.pre_noise <= 1:
             raise ValueError(f"pre_noise must be in [0, 1], got {self.pre_noise}")
         if not 0 <= self.post_noise <= 1:
@@ -189,8 +207,17 @@ class DigitCircleDomain(BaseDomain):
         """The noise-free domain (same y and motifs for the same rng)."""
         return DigitCircleDomain(self.config.clean())
 
-    def sample(self, rng: np.random.RandomState) -> Sample:
-        """One sample; the rng call order is the original ``sample_with_metadata``'s."""
+    def sample_at(self, split_seed: int, index: int) -> Sample:
+        """Sample ``index`` of split ``split_seed``; inside the train streams' warm-up (see
+        ``DigitCircleConfig.warmup_samples``) with 1..warmup_max_syms digits."""
+        if self.config.warmup_samples is not None and split_seed >= 0 and index < self.config.warmup_samples:
+            rng = np.random.RandomState(compute_seed(split_seed, index))
+            return self.sample(rng, min_syms=1, max_syms=self.config.warmup_max_syms)
+        return super().sample_at(split_seed, index)
+
+    def sample(self, rng: np.random.RandomState, min_syms: int = MIN_SYMS, max_syms: int | None = None) -> Sample:
+        """One sample with min_syms..max_syms digits (default 3..config.max_syms); the rng call
+        order is the original ``sample_with_metadata``'s."""
         cfg = self.config
         size = cfg.size
         # 1. pre-noise (always drawn, so the clean domain consumes the same stream)
@@ -202,7 +229,7 @@ class DigitCircleDomain(BaseDomain):
             [rng.randint(radius + pad, size - radius - pad) for _ in range(2)], dtype=np.float64
         )
         # 3. symbols
-        n = rng.randint(MIN_SYMS, cfg.max_syms + 1)
+        n = rng.randint(min_syms, (cfg.max_syms if max_syms is None else max_syms) + 1)
         symbols = [str(s) for s in rng.choice(self._digit_list, n, replace=False)]
         # 4. angles: normalised gaps, each at least 1/(2n)
         while True:
