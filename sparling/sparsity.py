@@ -205,6 +205,8 @@ class SpatialSparsity(Bottleneck):
 
     def _on_density_change(self) -> None:
         self._reset_accumulation()
+        # rows per threshold change when shared_above switches to per-channel thresholds
+        self._max_rows_seen = 0
 
     def _reset_accumulation(self) -> None:
         self._tails = []
