@@ -366,8 +366,8 @@ def test_output_and_gradient_equal_the_out_of_place_formulation(batchnorm):
 
 def test_shared_above_shares_st_threshold_then_tracks_each_channel():
     """MT with ``shared_above``: above it the channels' thresholds move as ST's single one does (the
-    same outputs); at or below it each channel's threshold tracks its own quantile, starting from
-    the shared value."""
+    same outputs, to the rounding of a (C,) against a (1,) update); at or below it each channel's
+    threshold tracks its own quantile."""
     means = torch.linspace(-1, 1, CHANNELS)
     shared = no_bn(CHANNELS, 0.3, shared_above=0.2)
     single = no_bn(CHANNELS, 0.3, per_channel=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import BaseDomain, Motif, Sample, check_int, check_number, compute_seed
+from . import BaseDomain, Motif, Sample, check_int, check_number
 
 __all__ = [
     "DIGITS",
@@ -211,8 +211,7 @@ class DigitCircleDomain(BaseDomain):
         """Sample ``index`` of split ``split_seed``; inside the train streams' warm-up (see
         ``DigitCircleConfig.warmup_samples``) with 1..warmup_max_syms digits."""
         if self.config.warmup_samples is not None and split_seed >= 0 and index < self.config.warmup_samples:
-            rng = np.random.RandomState(compute_seed(split_seed, index))
-            return self.sample(rng, min_syms=1, max_syms=self.config.warmup_max_syms)
+            return self.sample(self._rng_at(split_seed, index), min_syms=1, max_syms=self.config.warmup_max_syms)
         return super().sample_at(split_seed, index)
 
     def sample(self, rng: np.random.RandomState, min_syms: int = MIN_SYMS, max_syms: int | None = None) -> Sample:
