@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import torch
@@ -119,15 +120,20 @@ def resolve_device(device: str) -> torch.device:
 
 
 @torch.no_grad()
-def validation_accuracy(model: SparlingModel, domain: Domain, config: TrainingConfig, device: torch.device) -> float:
+def validation_accuracy(model: SparlingModel, domain: Domain, config: TrainingConfig, device: torch.device,
+                        observe: Callable[[torch.Tensor, Sequence[Sequence[str]]], None] | None = None) -> float:
     """Exact-match accuracy of greedy decoding on the first ``val_samples`` of the validation split
-    (``SparlingModel.exact_matches``: one teacher-forced pass per batch, the same verdicts)."""
+    (``SparlingModel.exact_matches``: one teacher-forced pass per batch, the same verdicts).
+    ``observe(m, ys)`` sees each batch's motif map (N, C, *spatial) and ys."""
     was_training = model.training
     model.eval()
     matches = 0
     for start in range(0, config.val_samples, config.val_batch_size):
         x, ys, _ = domain.batch(VALIDATION_SPLIT, start, min(config.val_batch_size, config.val_samples - start))
-        matches += int(model.exact_matches(torch.from_numpy(x).to(device), ys).sum())
+        m = model.motif_map(torch.from_numpy(x).to(device))
+        if observe is not None:
+            observe(m, ys)
+        matches += int(model.exact_matches_from_map(m, ys).sum())
     model.train(was_training)
     return matches / config.val_samples
 
@@ -216,7 +222,12 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     "model": model.state_dict(), "density": state.density, "samples": state.samples,
                 })
             if state.samples % config.val_every == 0:
-                accuracy = validation_accuracy(model, domain, config, device)
+                maxima, val_ys = [], []
+                observe = None if model.claims is None else (
+                    lambda m, ys: (maxima.append(m.flatten(2).amax(-1).float().cpu()), val_ys.extend(ys)))
+                accuracy = validation_accuracy(model, domain, config, device, observe=observe)
+                if model.claims is not None:
+                    model.update_claims(torch.cat(maxima), val_ys, state.samples)
                 target_before = annealer.target
                 new_density = annealer.update(state.density, state.samples, accuracy)
                 if config.hold_density:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sparling.models.claims import ClaimConfig, SymbolClaims
 from sparling.models.heads import (CTCHead, CTCHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig,
                                    SetHead, SetHeadConfig)
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
@@ -20,6 +21,7 @@ from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set
 
 __all__ = [
     "ModelConfig",
+    "ClaimConfig",
     "SparlingModel",
     "MotifNetConfig",
     "PaperHeadConfig",
@@ -37,6 +39,7 @@ class ModelConfig:
     motif_net: MotifNetConfig = field(default_factory=MotifNetConfig)
     bottleneck: BottleneckConfig = field(default_factory=SparlingConfig)
     head: HeadConfig = field(default_factory=PaperHeadConfig)
+    claims: ClaimConfig | None = None  # label-only repair of channels that carry no symbol (models/claims.py)
 
 
 def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Module:
@@ -67,6 +70,7 @@ class SparlingModel(nn.Module):
         self.motif_net = ResidualMotifNet(c)
         self.bottleneck = config.bottleneck.build(c.num_motifs, density, c.spatial_dims)
         self.head = build_head(config.head, c.num_motifs, len(self.vocabulary))
+        self.claims = SymbolClaims(config.claims, c.num_motifs) if config.claims else None
 
     @property
     def density(self) -> float:
@@ -86,9 +90,27 @@ class SparlingModel(nn.Module):
 
         Returns (total loss, cross-entropy alone), both scalars. A CTC head's "cross-entropy" is its CTC loss.
         """
-        m = self.motif_map(x)
+        z = self.motif_net(x)
+        m = self.bottleneck(z)
         loss, ce = self.head_loss(m, ys)
-        return loss + self.bottleneck.penalty(m), ce
+        loss = loss + self.bottleneck.penalty(m)
+        if self.claims is not None:
+            loss = loss + self.claims.loss(z, m, self.presence(ys, m.device))
+        return loss, ce
+
+    def presence(self, ys: Sequence[Sequence[str]], device: torch.device | str = "cpu") -> torch.Tensor:
+        """(N, S) float: 1 where output symbol s (in ``vocabulary.symbols`` order) occurs in y."""
+        ids = self.vocabulary.ids
+        present = torch.zeros(len(ys), len(self.vocabulary) - 2)
+        for i, y in enumerate(ys):
+            for symbol in y:
+                present[i, ids[symbol] - 2] = 1.0
+        return present.to(device)
+
+    def update_claims(self, channel_max: torch.Tensor, ys: Sequence[Sequence[str]], samples: int) -> None:
+        """Re-pair free channels with unclaimed symbols (``SymbolClaims.update``); no-op without claims."""
+        if self.claims is not None:
+            self.claims.update(channel_max, self.presence(ys), samples)
 
     def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``loss`` without ĝ and the bottleneck's penalty, for a given motif map m (N, C_m, *spatial):
@@ -135,7 +157,11 @@ class SparlingModel(nn.Module):
         """(N,) bool: does ``predict(x)[i] == ys[i]``? One teacher-forced pass instead of up to
         ``max_output_length`` decoding passes: greedy decoding reproduces ``y </s>`` exactly when
         the argmax after every prefix of ``<s> y </s>`` is its next token (the head is causal)."""
-        m = self.motif_map(x)
+        return self.exact_matches_from_map(self.motif_map(x), ys)
+
+    @torch.no_grad()
+    def exact_matches_from_map(self, m: torch.Tensor, ys: Sequence[Sequence[str]]) -> torch.Tensor:
+        """``exact_matches`` for an already computed motif map m (N, C, *spatial)."""
         if isinstance(self.head, CTCHead):
             return torch.tensor([tuple(p) == tuple(y) for p, y in zip(self.predict_from_map(m), ys)], device=m.device)
         steps = self.max_output_length
