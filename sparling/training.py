@@ -20,8 +20,8 @@ every that many samples (``snapshot-<samples>``).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import torch
@@ -222,11 +222,15 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     "model": model.state_dict(), "density": state.density, "samples": state.samples,
                 })
             if state.samples % config.val_every == 0:
-                maxima, val_ys = [], []
-                observe = None if model.claims is None else (
-                    lambda m, ys: (maxima.append(m.flatten(2).amax(-1).float().cpu()), val_ys.extend(ys)))
-                accuracy = validation_accuracy(model, domain, config, device, observe=observe)
-                if model.claims is not None:
+                maxima, val_ys = [], []  # each channel's spatial maximum on the validation inputs (claims only)
+
+                def observe(m: torch.Tensor, ys: Sequence[Sequence[str]]) -> None:
+                    maxima.append(m.flatten(2).amax(-1).float().cpu())
+                    val_ys.extend(ys)
+
+                claims = model.claims is not None
+                accuracy = validation_accuracy(model, domain, config, device, observe=observe if claims else None)
+                if claims:
                     model.update_claims(torch.cat(maxima), val_ys, state.samples)
                 target_before = annealer.target
                 new_density = annealer.update(state.density, state.samples, accuracy)

@@ -1,6 +1,7 @@
 """Symbol claims (models/claims.py): pairing free channels with unclaimed symbols from labels only,
 the multiple-instance loss that pulls a free channel onto its symbol, and the training hook."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -10,8 +11,6 @@ import torch
 from sparling.experiments import get_experiment, get_or_train, get_run
 from sparling.models import ClaimConfig
 from sparling.models.claims import SymbolClaims, correlation, free_channel_targets, near_peaks
-import json
-
 from sparling.store import RunStore, _plain, run_key
 from sparling.training import LATEST
 
@@ -116,7 +115,7 @@ def test_the_loss_trains_a_free_channel_onto_its_symbol():
 
 def test_training_pairs_channels_and_checkpoints_the_pairing(tmp_path):
     base = get_experiment("digit_circle_mt", "smoke")
-    # correlation 1.01 cannot be reached: every paired channel counts as free
+    # min_correlation 1.0: no channel of a smoke run correlates perfectly, so every paired channel is free
     experiment = replace(base, model=replace(base.model, claims=ClaimConfig(start_samples=16, min_correlation=1.0)))
     store = RunStore(tmp_path)
     get_or_train(experiment, 1, store, device="cpu", progress=False)

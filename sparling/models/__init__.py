@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from sparling.models.claims import ClaimConfig, SymbolClaims
 from sparling.models.heads import (CTCHead, CTCHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig,
-                                   SetHead, SetHeadConfig)
+                                   SetHead, SetHeadConfig, symbol_presence)
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.vocabulary import Vocabulary
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
@@ -100,12 +100,7 @@ class SparlingModel(nn.Module):
 
     def presence(self, ys: Sequence[Sequence[str]], device: torch.device | str = "cpu") -> torch.Tensor:
         """(N, S) float: 1 where output symbol s (in ``vocabulary.symbols`` order) occurs in y."""
-        ids = self.vocabulary.ids
-        present = torch.zeros(len(ys), len(self.vocabulary) - 2)
-        for i, y in enumerate(ys):
-            for symbol in y:
-                present[i, ids[symbol] - 2] = 1.0
-        return present.to(device)
+        return symbol_presence(self._teacher_forcing(ys, device)[0], len(self.vocabulary) - 2)
 
     def update_claims(self, channel_max: torch.Tensor, ys: Sequence[Sequence[str]], samples: int) -> None:
         """Re-pair free channels with unclaimed symbols (``SymbolClaims.update``); no-op without claims."""
