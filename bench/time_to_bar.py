@@ -3,9 +3,11 @@
 Trains ``digit_circle_mt`` (seed 1) in a fresh run store, then prints the wall time,
 samples, optimizer steps and densities passed, and FPE / FNE / CE / E2EE at the bar density
 5.022621e-05 on 10,000 samples beside the paper's 9-seed means. ``--st`` does the same for
-``digit_circle_st``.
+``digit_circle_st``. ``--warmup-restart`` trains the candidate of 2026-12-05 instead of the
+preset (bench/TRIALS.md): the first 20,480 training images hold 1-2 digits, and a run whose
+channels duplicate at 30,720 samples starts again from a fresh initialisation (up to 3 times).
 
-    python bench/time_to_bar.py [--st] [--seed 1] [--n 10000] [--store DIR] [--preset cpu]
+    python bench/time_to_bar.py [--st] [--warmup-restart] [--seed 1] [--n 10000] [--store DIR] [--preset cpu]
 """
 
 from __future__ import annotations
@@ -13,32 +15,46 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from sparling.annealing import density_key
 from sparling.evaluation import cached_evaluation, evaluation_name
-from sparling.experiments import evaluate, get_experiment, get_or_train, get_run, training_state
+from sparling.experiments import Experiment, evaluate, get_experiment, get_or_train, get_run, training_state
 from sparling.reports import PAPER_COLUMN, model_label, paper_digit_circle_numbers
 from sparling.store import RunStore
-from sparling.training import training_summary
+from sparling.training import RestartConfig, training_summary
 
 
-def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str) -> None:
+def warmup_restart(experiment: Experiment) -> Experiment:
+    """``experiment`` with the small-scene warm-up and restarts on an early duplicate channel."""
+    return replace(experiment, domain=replace(experiment.domain, warmup_samples=20_480, warmup_max_syms=2),
+                   training=replace(experiment.training, restart=RestartConfig()))
+
+
+def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str, candidate: bool = False) -> None:
     experiment = get_experiment(name, preset)
+    if candidate:
+        experiment = warmup_restart(experiment)
     trained_before = get_run(experiment, seed, store).is_complete  # --store with a finished run: reprint it
     started = time.perf_counter()
     run = get_or_train(experiment, seed, store, device=device)
     wall = time.perf_counter() - started
     state = training_state(run)
     summary = training_summary(state, experiment.training)
-    print(f"\n== {name} at preset {preset}, seed {seed}  (run {run.path})")
+    print(f"\n== {name} at preset {preset}{' with --warmup-restart' if candidate else ''}, seed {seed}  (run {run.path})")
     if trained_before:
         print("wall time          not measured: the run was in the store "
               f"(its training took {state.wall_seconds / 60:.1f} min)")
     else:
         print(f"wall time          {wall / 60:.1f} min (training {state.wall_seconds / 60:.1f} min)")
     print(f"torch threads      {', '.join(map(str, summary['threads'])) or 'not recorded'} (the run's weights depend on it)")
-    print(f"samples            {summary['samples']:,}")
+    print(f"samples            {summary['samples']:,}"
+          + (f" (+ {summary['restarted_samples']:,} in {len(summary['restarts'])} discarded attempts)" if summary["restarts"] else ""))
+    for k, restart in enumerate(summary["restarts"], 1):
+        i, j = restart["channels"]
+        print(f"restart {k}          at {restart['samples']:,} samples, {restart['wall_seconds'] / 60:.1f} min: "
+              f"channels {i} and {j} correlate {restart['correlation']:.3f}")
     print(f"optimizer steps    {summary['optimizer_steps']:,}")
     print(f"densities passed   {summary['densities_passed']}; "
           f"final density {density_key(state.density)}, bar {density_key(experiment.bar)}")
@@ -65,6 +81,7 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--st", action="store_true", help="also train and evaluate digit_circle_st")
+    parser.add_argument("--warmup-restart", action="store_true", help="train the 2026-12-05 candidate, not the preset")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--preset", default="cpu")
@@ -74,7 +91,7 @@ def main() -> None:
     root = args.store or Path(tempfile.mkdtemp(prefix="sparling-time-to-bar-"))
     store = RunStore(root)
     for name in ["digit_circle_mt"] + (["digit_circle_st"] if args.st else []):
-        bench(name, args.preset, args.seed, args.n, store, args.device)
+        bench(name, args.preset, args.seed, args.n, store, args.device, args.warmup_restart)
 
 
 if __name__ == "__main__":

@@ -219,6 +219,10 @@ class Run:
             )
         return {k: v for k, v in data.items() if k not in _RESERVED}
 
+    def remove_checkpoint(self, name: str) -> None:
+        """Delete ``checkpoints/<name>.pt`` (absent: nothing to do)."""
+        self._checkpoint_path(name).unlink(missing_ok=True)
+
     def checkpoint_names(self) -> list[str]:
         """Names of the saved checkpoints, sorted (temp files are ignored)."""
         return _checkpoint_names(self.path)

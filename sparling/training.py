@@ -15,6 +15,9 @@ or after ``max_samples``.
 theorem's experiments: ``hold_density`` stops the annealing there (a step that would go below it
 lands exactly on it, and the density then stays), and ``snapshot_every`` also saves the weights
 every that many samples (``snapshot-<samples>``).
+
+``restart`` (``RestartConfig``) looks once, early, for two motif channels that duplicate each
+other, and then starts the run again from a fresh initialisation (see there).
 """
 
 from __future__ import annotations
@@ -47,6 +50,49 @@ def snapshot_name(samples: int) -> str:
 
 
 @dataclass(frozen=True)
+class RestartConfig:
+    """Start again from a fresh initialisation when two motif channels carry the same motif early.
+
+    At the validation after ``check_samples`` training samples, each channel's spatial maximum
+    of the motif map over the validation inputs is correlated with every other channel's (x
+    only: neither y nor the motifs are used). If two correlate above ``max_correlation``, the
+    run starts again at sample 0 on the same data, with the model initialised from seed
+    ``restart_seed(seed, k)`` for the k-th restart; at most ``max_restarts`` times (the last
+    attempt trains on whatever it found). Why: with the cpu head a duplicate that has formed by
+    then survives to the bar and leaves one motif uncarried (bench/TRIALS.md).
+    """
+
+    check_samples: int = 30_720
+    max_correlation: float = 0.95
+    max_restarts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.check_samples < 1:
+            raise ValueError(f"check_samples must be >= 1, got {self.check_samples}")
+        if not -1.0 <= self.max_correlation <= 1.0:
+            raise ValueError(f"max_correlation must be in [-1, 1], got {self.max_correlation}")
+        if self.max_restarts < 1:
+            raise ValueError(f"max_restarts must be >= 1, got {self.max_restarts}")
+
+
+def restart_seed(seed: int, restart: int) -> int:
+    """The initialisation seed of a run's ``restart``-th restart (0: the first attempt, ``seed``)."""
+    return seed + 1000 * restart
+
+
+def most_correlated_channels(channel_max: torch.Tensor) -> tuple[int, int, float]:
+    """channel_max (N, C), C ≥ 2 → (i, j, r), i < j: the two channels whose columns correlate most
+    (Pearson); a constant column correlates 0 with everything."""
+    a = channel_max.double() - channel_max.double().mean(0)
+    norm = a.norm(dim=0)
+    both = (norm.unsqueeze(1) > 0) & (norm.unsqueeze(0) > 0)
+    corr = torch.where(both, (a.T @ a) / (norm.unsqueeze(1) * norm.unsqueeze(0)).clamp_min(1e-300), torch.zeros_like(a.T @ a))
+    corr = corr.masked_fill(~torch.ones_like(both).triu(1), -2.0)  # each pair once
+    i, j = divmod(int(corr.argmax()), corr.shape[1])
+    return i, j, float(corr[i, j])
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """Units: samples (not optimizer steps). Defaults are the paper's DigitCircle run (§2.3, §5)."""
 
@@ -66,6 +112,7 @@ class TrainingConfig:
     hold_density: float | None = None  # anneal down to exactly this density, then hold it
     final_phase_samples: int | None = None  # train at least this many samples at the last density ≥ stop_density
     snapshot_every: int | None = None  # also save the weights every this many samples
+    restart: RestartConfig | None = None  # start again from a fresh initialisation on an early duplicate channel
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_samples", "val_every", "val_samples", "val_batch_size"):
@@ -83,12 +130,16 @@ class TrainingConfig:
             raise ValueError(f"final_phase_samples must be >= 1, got {self.final_phase_samples}")
         if self.snapshot_every is not None and (self.snapshot_every < 1 or self.snapshot_every % self.batch_size):
             raise ValueError(f"snapshot_every ({self.snapshot_every}) must be a positive multiple of batch_size")
+        if self.restart is not None and self.restart.check_samples % self.val_every:
+            raise ValueError(f"restart.check_samples ({self.restart.check_samples}) must be a multiple of "
+                             f"val_every ({self.val_every})")
 
 
 class CheckpointStore(Protocol):
     """What training needs from a run in the store (see ``sparling.store.Run``)."""
 
     def save_checkpoint(self, name: str, payload: dict) -> None: ...
+    def remove_checkpoint(self, name: str) -> None: ...
     def load_checkpoint(self, name: str) -> dict: ...
     def has_checkpoint(self, name: str) -> bool: ...
     def write_json(self, name: str, obj: object) -> None: ...
@@ -103,11 +154,13 @@ class TrainingState:
     samples: int = 0
     density: float = 0.5
     wall_seconds: float = 0.0
-    history: list[dict] = field(default_factory=list)  # one entry per validation
+    history: list[dict] = field(default_factory=list)  # one entry per validation of the current attempt
+    restarts: list[dict] = field(default_factory=list)  # one entry per discarded attempt (RestartConfig)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict) -> "TrainingState":
-        return cls(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]))
+        return cls(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]),
+                   list(checkpoint.get("restarts", [])))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -177,7 +230,10 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
           device: str | torch.device = "cpu", progress: bool = True) -> TrainingState:
     """Train ``model`` on ``domain``'s split ``seed`` (resuming from ``run``'s latest checkpoint).
 
-    The caller seeds the model's initialisation; training seeds torch's global RNG with ``seed``.
+    The caller seeds the model's initialisation (``Experiment.build_model(seed)``); training seeds
+    torch's global RNG with ``seed``. A restart (``config.restart``) re-initialises the model from
+    ``restart_seed(seed, k)`` and trains again from sample 0, the global RNG seeded as before: the
+    run then goes on as a run whose model was built from that seed.
     """
     device = resolve_device(device) if isinstance(device, str) else device
     model.to(device).train()
@@ -196,8 +252,23 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
         run.save_checkpoint(LATEST, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "annealer": annealer.state_dict(),
             "samples": state.samples, "density": state.density, "wall_seconds": state.wall_seconds,
-            "history": state.history, "rng": torch.get_rng_state(),
+            "history": state.history, "restarts": state.restarts, "rng": torch.get_rng_state(),
         })
+
+    def start_again(pair: tuple[int, int, float]) -> None:
+        """Discard this attempt, its checkpoints too, and start the next from a fresh initialisation."""
+        nonlocal optimizer, annealer
+        state.restarts = state.restarts + [{"samples": state.samples, "wall_seconds": state.wall_seconds,
+                                            "channels": [pair[0], pair[1]], "correlation": pair[2]}]
+        model.reinitialize(restart_seed(seed, len(state.restarts)), config.initial_density)
+        optimizer, annealer = _optimizer(model, config), DensityAnnealer(config.annealing)
+        torch.manual_seed(seed)
+        state.samples, state.density, state.history = 0, config.initial_density, []
+        for name in run.checkpoint_names():
+            if name != LATEST:
+                run.remove_checkpoint(name)
+        save_latest()
+        run.write_json("history", state.history)
 
     bar = tqdm(total=config.max_samples, initial=state.samples, unit="sample", disable=not progress,
                desc=f"seed {seed}", dynamic_ncols=True)
@@ -229,9 +300,22 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     val_ys.extend(ys)
 
                 claims = model.claims is not None
-                accuracy = validation_accuracy(model, domain, config, device, observe=observe if claims else None)
+                check = (config.restart is not None and state.samples == config.restart.check_samples
+                         and len(state.restarts) < config.restart.max_restarts)
+                accuracy = validation_accuracy(model, domain, config, device, observe=observe if claims or check else None)
                 if claims:
                     model.update_claims(torch.cat(maxima), val_ys, state.samples)
+                if check:
+                    pair = most_correlated_channels(torch.cat(maxima))
+                    if pair[2] > config.restart.max_correlation:
+                        bar.write(f"seed {seed}: channels {pair[0]} and {pair[1]} correlate {pair[2]:.3f} at "
+                                  f"{state.samples:,} samples: restart {len(state.restarts) + 1} from a fresh initialisation")
+                        state.wall_seconds = time.perf_counter() - started
+                        start_again(pair)
+                        losses = []
+                        bar.reset(total=config.max_samples)
+                        bar.set_postfix(density=f"{state.density:.3g}", restarts=len(state.restarts))
+                        continue
                 target_before = annealer.target
                 new_density = annealer.update(state.density, state.samples, accuracy)
                 if config.hold_density:
@@ -281,5 +365,7 @@ def training_summary(state: TrainingState, config: TrainingConfig) -> dict:
         "densities_passed": len(passed),
         # torch threads the run trained on (its CPU weights depend on them); runs from before 2026-12-01 did not record them
         "threads": sorted({h["threads"] for h in state.history if "threads" in h}),
+        "restarts": state.restarts,  # discarded attempts (RestartConfig): where each stopped, and why
+        "restarted_samples": sum(r["samples"] for r in state.restarts),
         "config": asdict(config),
     }

@@ -28,3 +28,13 @@ def test_time_to_bar_trains_evaluates_and_says_when_it_reprints_a_stored_run(tmp
     # the same numbers from the store
     e2ee_rows = [[line for line in out.splitlines() if line.startswith("E2EE")] for out in (first, again)]
     assert e2ee_rows[0] == e2ee_rows[1] and len(e2ee_rows[0]) == 2
+
+
+def test_time_to_bar_trains_the_candidate_in_a_run_of_its_own(tmp_path):
+    args = ("--preset", "smoke", "--n", "8", "--store", str(tmp_path))
+    preset = run_bench("time_to_bar.py", *args)
+    candidate = run_bench("time_to_bar.py", *args, "--warmup-restart")
+    assert "with --warmup-restart" in candidate and "with --warmup-restart" not in preset
+    run_dirs = [re.search(r"\(run (.+)\)", out).group(1) for out in (preset, candidate)]
+    assert run_dirs[0] != run_dirs[1]  # another config: another run, not the preset's reprinted
+    assert "not measured" not in candidate

@@ -72,6 +72,15 @@ class SparlingModel(nn.Module):
         self.head = build_head(config.head, c.num_motifs, len(self.vocabulary))
         self.claims = SymbolClaims(config.claims, c.num_motifs) if config.claims else None
 
+    @torch.no_grad()
+    def reinitialize(self, seed: int, density: float) -> None:
+        """Replace every weight and buffer by those of this model freshly built under
+        ``torch.manual_seed(seed)`` at ``density`` (the global RNG is left as it was)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            fresh = SparlingModel(self.config, self.vocabulary.tokens[2:], self.max_output_length, density)
+        self.load_state_dict(fresh.state_dict())
+
     @property
     def density(self) -> float:
         return get_density(self)
