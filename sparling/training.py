@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from sparling.annealing import AnnealingConfig, DensityAnnealer, density_key
 from sparling.domains import VALIDATION_SPLIT, Domain
 from sparling.models import SparlingModel
+from sparling.models.claims import correlation
 
 LATEST = "latest"
 PHASE_PREFIX = "density-"
@@ -83,11 +84,8 @@ def restart_seed(seed: int, restart: int) -> int:
 def most_correlated_channels(channel_max: torch.Tensor) -> tuple[int, int, float]:
     """channel_max (N, C), C ≥ 2 → (i, j, r), i < j: the two channels whose columns correlate most
     (Pearson); a constant column correlates 0 with everything."""
-    a = channel_max.double() - channel_max.double().mean(0)
-    norm = a.norm(dim=0)
-    both = (norm.unsqueeze(1) > 0) & (norm.unsqueeze(0) > 0)
-    corr = torch.where(both, (a.T @ a) / (norm.unsqueeze(1) * norm.unsqueeze(0)).clamp_min(1e-300), torch.zeros_like(a.T @ a))
-    corr = corr.masked_fill(~torch.ones_like(both).triu(1), -2.0)  # each pair once
+    corr = correlation(channel_max, channel_max)
+    corr = corr.masked_fill(~torch.ones_like(corr, dtype=torch.bool).triu(1), -2.0)  # each pair once
     i, j = divmod(int(corr.argmax()), corr.shape[1])
     return i, j, float(corr[i, j])
 

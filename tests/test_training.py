@@ -10,8 +10,7 @@ import sparling.experiments
 import sparling.training
 from sparling.annealing import grid_density
 from sparling.experiments import get_experiment, get_or_train, get_run, training_state
-from sparling.store import RunStore
-from sparling.store import _plain
+from sparling.store import RunStore, _plain
 from sparling.training import (
     LATEST,
     RestartConfig,
@@ -92,21 +91,26 @@ def test_a_finished_run_is_not_trained_again(full_run, monkeypatch):
 # --- resume ----------------------------------------------------------------------------------------
 
 
-def test_interrupted_run_resumes_bitwise_equal(full_run, tmp_path, monkeypatch):
-    store = RunStore(tmp_path)
+def interrupted_at_third_validation(experiment, store, monkeypatch) -> None:
+    """Train ``experiment`` (seed 1) in ``store`` until a KeyboardInterrupt at its third validation."""
     real = sparling.training.validation_accuracy
     calls = []
 
-    def interrupt_at_third_validation(*args, **kwargs):
+    def interrupt(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sparling.training, "validation_accuracy", interrupt_at_third_validation)
+    monkeypatch.setattr(sparling.training, "validation_accuracy", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        get_or_train(EXPERIMENT, 1, store, device="cpu", progress=False)
+        get_or_train(experiment, 1, store, device="cpu", progress=False)
     monkeypatch.undo()
+
+
+def test_interrupted_run_resumes_bitwise_equal(full_run, tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    interrupted_at_third_validation(EXPERIMENT, store, monkeypatch)
 
     run = get_run(EXPERIMENT, 1, store)
     assert not run.is_complete
@@ -187,8 +191,8 @@ def test_reinitialize_gives_the_weights_of_a_fresh_build():
 ALWAYS_RESTART = RestartConfig(check_samples=8, max_correlation=-1.0, max_restarts=1)
 
 
-def restarted_experiment(restart: RestartConfig = ALWAYS_RESTART):
-    return replace(EXPERIMENT, training=replace(EXPERIMENT.training, restart=restart))
+def restarted_experiment():
+    return replace(EXPERIMENT, training=replace(EXPERIMENT.training, restart=ALWAYS_RESTART))
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +201,7 @@ def restarted_run(tmp_path_factory):
     return get_or_train(restarted_experiment(), 1, RunStore(tmp_path_factory.mktemp("restarted")), device="cpu", progress=False)
 
 
-def test_a_restart_trains_the_run_of_the_next_initialisation(restarted_run, tmp_path):
+def test_a_restart_trains_the_run_of_the_next_initialisation(restarted_run, full_run, tmp_path):
     state = training_state(restarted_run)
     assert [r["samples"] for r in state.restarts] == [8] and len(state.restarts[0]["channels"]) == 2
     summary = training_summary(state, restarted_experiment().training)
@@ -211,26 +215,13 @@ def test_a_restart_trains_the_run_of_the_next_initialisation(restarted_run, tmp_
     for name in plain.checkpoint_names():
         assert_same_tensors(restarted_run.load_checkpoint(name)["model"], plain.load_checkpoint(name)["model"])
     assert without_wall_time(state.history) == without_wall_time(training_state(plain).history)
-    first_attempt = get_or_train(EXPERIMENT, 1, RunStore(tmp_path / "first"), device="cpu", progress=False)
     assert not torch.equal(restarted_run.load_checkpoint(LATEST)["model"]["motif_net.conv_in.weight"],
-                           first_attempt.load_checkpoint(LATEST)["model"]["motif_net.conv_in.weight"])
+                           full_run.load_checkpoint(LATEST)["model"]["motif_net.conv_in.weight"])  # the first attempt's
 
 
 def test_a_run_interrupted_after_its_restart_resumes_bitwise_equal(restarted_run, tmp_path, monkeypatch):
     store = RunStore(tmp_path)
-    real = sparling.training.validation_accuracy
-    calls = []
-
-    def interrupt_at_third_validation(*args, **kwargs):  # 1: the check (restart), 2: attempt 2 at 8 samples
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sparling.training, "validation_accuracy", interrupt_at_third_validation)
-    with pytest.raises(KeyboardInterrupt):
-        get_or_train(restarted_experiment(), 1, store, device="cpu", progress=False)
-    monkeypatch.undo()
+    interrupted_at_third_validation(restarted_experiment(), store, monkeypatch)  # 1: the restart, 2: attempt 2 at 8
     interrupted = training_state(get_run(restarted_experiment(), 1, store))
     assert (interrupted.samples, len(interrupted.restarts)) == (8, 1)
     resumed = get_or_train(restarted_experiment(), 1, store, device="cpu", progress=False)
