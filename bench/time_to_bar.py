@@ -49,6 +49,7 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     else:
         print(f"wall time          {wall / 60:.1f} min (training {state.wall_seconds / 60:.1f} min)")
     print(f"torch threads      {', '.join(map(str, summary['threads'])) or 'not recorded'} (the run's weights depend on it)")
+    print(f"motif net body     {experiment.body_precision} (bench/precision_speed.py)")
     print(f"samples            {summary['samples']:,}"
           + (f" (+ {summary['restarted_samples']:,} in {len(summary['restarts'])} discarded attempts)" if summary["restarts"] else ""))
     for k, restart in enumerate(summary["restarts"], 1):

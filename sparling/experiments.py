@@ -8,15 +8,17 @@ field, channels), bottleneck, density grid, stopping density δ_min and metrics 
 - ``paper``: the authors' hyperparameters (spec §4–§5): ĝ width 64, the paper head (46M
   parameters), batch 10, Adam lr 1e-5, validation on 10k samples every 20k, annealing target
   decay 1e-7 per sample, up to 6·10⁶ samples, 9 seeds.
-- ``cpu``: the same ĝ shape (receptive field 17, 10 channels) at width 16 with a bf16 body,
-  the pointer head (``PointerHeadConfig``, per-channel tokens), batch 32, AdamW 2e-3 with
-  warm-up and clipping, validation on 1,024 samples every 5,120, and the annealing rule with
-  target 0 → one grid step per validation while accuracy holds (≈ 33 × 5,120 samples to the bar).
+- ``cpu``: the same ĝ shape (receptive field 17, 10 channels) at width 16, its body in bf16
+  where the CPU computes bf16 natively, else fp32 (``cpu_bf16_body``), the pointer head
+  (``PointerHeadConfig``, per-channel tokens), batch 32, AdamW 2e-3 with warm-up and clipping,
+  validation on 1,024 samples every 5,120, and the annealing rule with target 0 → one grid
+  step per validation while accuracy holds (≈ 33 × 5,120 samples to the bar).
 - ``smoke``: a few dozen samples, an annealer that fires at every validation; for CI.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
@@ -30,6 +32,7 @@ from sparling.domains.latex_ocr import PAPER_MEAN_RENDERED_SYMBOLS, LatexOCRConf
 from sparling.domains.toy import ToySequenceConfig
 from sparling.metrics import CEMethod
 from sparling.models import CTCHeadConfig, ModelConfig, MotifNetConfig, PaperHeadConfig, PointerHeadConfig, SparlingModel
+from sparling.models.motif_net import cpu_computes_bf16
 from sparling.presets import PRESETS, check_preset
 from sparling.sparsity import SparlingConfig
 from sparling.store import Run, RunStore
@@ -70,6 +73,11 @@ class Experiment:
         """The evaluation density: the smallest grid density ≥ the stopping density."""
         return bar_density(self.training.stop_density)
 
+    @property
+    def body_precision(self) -> str:
+        """The precision of ĝ's body ("bf16" or "fp32"): a table's provenance names it."""
+        return "bf16" if self.model.motif_net.bf16_body else "fp32"
+
     def run_config(self) -> "RunConfig":
         """What the run key hashes: everything that changes the trained weights."""
         return RunConfig(self.domain, self.model, self.training)
@@ -84,6 +92,22 @@ class RunConfig:
 
 # --- presets --------------------------------------------------------------------------------
 
+CPU_BF16_ENV = "SPARLING_CPU_BF16"
+
+
+def cpu_bf16_body() -> bool:
+    """Whether the cpu presets run ĝ's body in bf16: where this CPU computes bf16 natively
+    (``cpu_computes_bf16``), else fp32, which is ~6× faster than emulated bf16 on an AVX2 CPU
+    (``bench/precision_speed.py``). ``$SPARLING_CPU_BF16`` = 1 or 0 forces the choice (1 replays
+    runs trained on a bf16 machine, slowly). The precision is part of the run key, so runs of
+    the two never mix in a store."""
+    forced = os.environ.get(CPU_BF16_ENV)
+    if forced is None:
+        return cpu_computes_bf16()
+    if forced not in ("0", "1"):
+        raise ValueError(f"${CPU_BF16_ENV} must be 1 (bf16 body) or 0 (fp32 body), got {forced!r}")
+    return forced == "1"
+
 
 def _paper(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
     model = ModelConfig(MotifNetConfig(hidden=64), SparlingConfig(per_channel=per_channel), PaperHeadConfig())
@@ -97,7 +121,7 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
     # them). The head passes gradient to those pixels only, so a digit that no channel's peak lands
     # on early gets no features in ĝ and is lost at the bar (MT seeds 1-3 each lose one on
     # 2026-12-01). bench/TRIALS.md keeps the trials against that, none adopted.
-    model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=True), SparlingConfig(per_channel=per_channel),
+    model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=cpu_bf16_body()), SparlingConfig(per_channel=per_channel),
                         PointerHeadConfig(per_channel_tokens=1))
     training = TrainingConfig(
         batch_size=32, learning_rate=2e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=6400, grad_clip=1.0,
@@ -285,7 +309,7 @@ def _latex_ocr(preset: str) -> Experiment:
         seeds = tuple(range(1, 10))
     elif preset == "cpu":
         motif_net = MotifNetConfig(hidden=32, residual_units=4, num_motifs=LATEX_MOTIF_CHANNELS,
-                                   stride=LATEX_CPU_STRIDE, bf16_body=True)
+                                   stride=LATEX_CPU_STRIDE, bf16_body=cpu_bf16_body())
         head = PaperHeadConfig(channels=128, pool=3, heads=4, encoder_layers=1, decoder_layers=2, feedforward=256,
                                dropout=0.0)
         model = ModelConfig(motif_net, sparsity, head)
@@ -369,8 +393,8 @@ def training_state(run: Run) -> TrainingState:
     return TrainingState.from_checkpoint(run.load_checkpoint(LATEST))
 
 
-__all__ = ["Experiment", "EXPERIMENTS", "PRESETS", "get_experiment", "get_run", "get_or_train", "check_seed", "evaluate",
-           "training_state", "DIGIT_CIRCLE_MIN_DENSITY"]
+__all__ = ["Experiment", "EXPERIMENTS", "PRESETS", "CPU_BF16_ENV", "cpu_bf16_body", "get_experiment", "get_run",
+           "get_or_train", "check_seed", "evaluate", "training_state", "DIGIT_CIRCLE_MIN_DENSITY"]
 
 
 def theorem_points(experiment: Experiment, seed: int, n: int, store: RunStore | None = None,

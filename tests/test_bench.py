@@ -20,6 +20,7 @@ def test_time_to_bar_trains_evaluates_and_says_when_it_reprints_a_stored_run(tmp
     assert first.count("== digit_circle_") == 2
     assert len(re.findall(r"^wall time +\d+\.\d min \(training", first, re.M)) == 2  # measured this time
     assert "not measured" not in first and "cached" not in first
+    assert first.count("motif net body     fp32") == 2  # the smoke preset runs the body in fp32
     for metric in ("E2EE", "FPE", "FNE", "CE", "FPE+FNE+CE"):
         assert f"\n{metric} " in first
     again = run_bench("time_to_bar.py", *args)
@@ -38,3 +39,14 @@ def test_time_to_bar_trains_the_candidate_in_a_run_of_its_own(tmp_path):
     run_dirs = [re.search(r"\(run (.+)\)", out).group(1) for out in (preset, candidate)]
     assert run_dirs[0] != run_dirs[1]  # another config: another run, not the preset's reprinted
     assert "not measured" not in candidate
+
+
+def test_precision_speed_measures_both_bodies_of_each_experiment():
+    out = run_bench("precision_speed.py", "--preset", "smoke", "--steps", "1", "--threads", "1",
+                    "--experiments", "digit_circle_mt", "latex_ocr_mt")
+    assert re.search(r"the cpu preset's body here: (bf16|fp32)$", out.splitlines()[0])
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    assert set(rows) == {"digit_circle_mt", "latex_ocr_mt"}
+    for bf16, fp32, ratio in rows.values():
+        assert float(bf16) > 0 and float(fp32) > 0
+        assert abs(float(ratio) - float(fp32) / float(bf16)) < 0.01 + 0.01 * float(ratio)

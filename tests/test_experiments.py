@@ -8,7 +8,9 @@ import pytest
 
 from sparling.annealing import density_key, grid_density
 from sparling.evaluation import Evaluation, evaluation_name
+from sparling import experiments
 from sparling.experiments import (
+    CPU_BF16_ENV,
     DIGIT_CIRCLE_MIN_DENSITY,
     EXPERIMENTS,
     Experiment,
@@ -252,10 +254,49 @@ def test_check_seed_rejects_the_held_out_split_seeds(seed):
         check_seed(seed)
 
 
-def test_run_keys_of_stored_runs_survive_new_optional_config_fields(tmp_path):
+def test_run_keys_of_stored_runs_survive_new_optional_config_fields(tmp_path, monkeypatch):
     """Keys of cpu runs trained by earlier versions (before ``hold_density``, ``snapshot_every``,
-    ``final_phase_samples`` and ``MotifNetConfig.stride`` existed). A field added with a value
-    other than None changes every key and orphans every stored run; this pins that it did not."""
+    ``final_phase_samples`` and ``MotifNetConfig.stride`` existed), on a CPU with native bf16. A
+    field added with a value other than None changes every key and orphans every stored run;
+    this pins that it did not."""
+    monkeypatch.setenv(CPU_BF16_ENV, "1")
     stored = {"digit_circle_mt": "1-f3344749b1fe1f7b", "digit_circle_st": "1-bc625d0f4686f9b1"}
     for name, key in stored.items():
         assert get_run(get_experiment(name, "cpu"), 1, RunStore(tmp_path)).path.name == key, name
+
+
+# --- the cpu presets' body precision follows the CPU -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["digit_circle_mt", "latex_ocr_mt"])
+def test_cpu_preset_runs_the_body_in_bf16_only_where_the_cpu_computes_it(name, monkeypatch, tmp_path):
+    monkeypatch.delenv(CPU_BF16_ENV, raising=False)
+    built = {}
+    for native in (True, False):
+        monkeypatch.setattr(experiments, "cpu_computes_bf16", lambda native=native: native)
+        built[native] = get_experiment(name, "cpu")
+        assert built[native].model.motif_net.bf16_body is native
+        assert built[native].body_precision == ("bf16" if native else "fp32")
+    # the precision is in the run key: runs of the two never mix in one store
+    store = RunStore(tmp_path)
+    assert get_run(built[True], 1, store).path != get_run(built[False], 1, store).path
+    assert replace(built[False], model=built[True].model) == built[True]  # nothing else differs
+
+
+@pytest.mark.parametrize("forced, bf16", [("1", True), ("0", False)])
+def test_cpu_bf16_env_overrides_the_cpu_check(forced, bf16, monkeypatch):
+    monkeypatch.setattr(experiments, "cpu_computes_bf16", lambda: not bf16)
+    monkeypatch.setenv(CPU_BF16_ENV, forced)
+    assert get_experiment("digit_circle_st", "cpu").model.motif_net.bf16_body is bf16
+
+
+def test_cpu_bf16_env_with_another_value_is_refused(monkeypatch):
+    monkeypatch.setenv(CPU_BF16_ENV, "yes")
+    with pytest.raises(ValueError, match=CPU_BF16_ENV):
+        get_experiment("digit_circle_mt", "cpu")
+
+
+@pytest.mark.parametrize("preset", ["smoke", "paper"])
+def test_only_the_cpu_preset_follows_the_cpu(preset, monkeypatch):
+    monkeypatch.setenv(CPU_BF16_ENV, "1")
+    assert not get_experiment("digit_circle_mt", preset).model.motif_net.bf16_body

@@ -52,6 +52,16 @@ class MotifNetConfig:
         return self.map_stride * (4 * self.residual_units + 1)
 
 
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (oneDNN's own check: AVX-512 or AMX on
+    x86, BF16 on ARM). Elsewhere (an AVX2-only CPU) autocast's bf16 convolutions fall back to a
+    reference path several times slower than fp32 (``bench/precision_speed.py``)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a private check: a torch without it gets the safe answer
+        return False
+
+
 def _conv(dims: int, cin: int, cout: int, kernel: int) -> nn.Module:
     return (nn.Conv1d if dims == 1 else nn.Conv2d)(cin, cout, kernel, padding=kernel // 2)
 
