@@ -6,9 +6,9 @@ from dataclasses import fields, replace
 
 import pytest
 
+from sparling import experiments
 from sparling.annealing import density_key, grid_density
 from sparling.evaluation import Evaluation, evaluation_name
-from sparling import experiments
 from sparling.experiments import (
     CPU_BF16_ENV,
     DIGIT_CIRCLE_MIN_DENSITY,
