@@ -56,6 +56,10 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
         i, j = restart["channels"]
         print(f"restart {k}          at {restart['samples']:,} samples, {restart['wall_seconds'] / 60:.1f} min: "
               f"channels {i} and {j} correlate {restart['correlation']:.3f}")
+    if (kept := summary["kept_check"]) is not None:
+        i, j = kept["channels"]
+        print(f"restart check      the kept attempt at {kept['samples']:,} samples: channels {i} and {j} correlate "
+              f"{kept['correlation']:.3f} (restart above {experiment.training.restart.max_correlation})")
     print(f"optimizer steps    {summary['optimizer_steps']:,}")
     print(f"densities passed   {summary['densities_passed']}; "
           f"final density {density_key(state.density)}, bar {density_key(experiment.bar)}")
