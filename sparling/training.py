@@ -59,8 +59,9 @@ class RestartConfig:
     only: neither y nor the motifs are used). If two correlate above ``max_correlation``, the
     run starts again at sample 0 on the same data, with the model initialised from seed
     ``restart_seed(seed, k)`` for the k-th restart; at most ``max_restarts`` times (the last
-    attempt trains on whatever it found; the kept attempt's check is in its history). Why: with the cpu head a duplicate that has formed by
-    then survives to the bar and leaves one motif uncarried (bench/TRIALS.md).
+    attempt trains on whatever it found; the kept attempt's check is in its history). Why: with
+    the cpu head a duplicate that has formed by then survives to the bar and leaves one motif
+    uncarried (bench/TRIALS.md).
     """
 
     check_samples: int = 30_720
@@ -304,12 +305,11 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     model.update_claims(torch.cat(maxima), val_ys, state.samples)
                 pair = most_correlated_channels(torch.cat(maxima)) if check else None
                 if pair is not None and pair[2] > config.restart.max_correlation:
+                    found = f"seed {seed}: channels {pair[0]} and {pair[1]} correlate {pair[2]:.3f} at {state.samples:,} samples"
                     if len(state.restarts) == config.restart.max_restarts:
-                        bar.write(f"seed {seed}: channels {pair[0]} and {pair[1]} correlate {pair[2]:.3f} at "
-                                  f"{state.samples:,} samples, but no restart is left: training on")
+                        bar.write(f"{found}, but no restart is left: training on")
                     else:
-                        bar.write(f"seed {seed}: channels {pair[0]} and {pair[1]} correlate {pair[2]:.3f} at "
-                                  f"{state.samples:,} samples: restart {len(state.restarts) + 1} from a fresh initialisation")
+                        bar.write(f"{found}: restart {len(state.restarts) + 1} from a fresh initialisation")
                         state.wall_seconds = time.perf_counter() - started
                         start_again(pair)
                         losses = []
@@ -330,8 +330,8 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     # CPU weights depend on it: another thread count sums in another order, and
                     # training amplifies the difference (the run key does not hold it)
                     "threads": torch.get_num_threads(),
-                    # the restart check of the attempt kept (RestartConfig): its most correlated pair
-                    **({"correlated_channels": [pair[0], pair[1]], "correlation": pair[2]} if pair is not None else {}),
+                    # the kept attempt's restart check (RestartConfig): its most correlated pair
+                    **({"restart_check": {"channels": [pair[0], pair[1]], "correlation": pair[2]}} if pair is not None else {}),
                 })
                 losses = []
                 if new_density != state.density:
@@ -370,7 +370,6 @@ def training_summary(state: TrainingState, config: TrainingConfig) -> dict:
         "restarts": state.restarts,  # discarded attempts (RestartConfig): where each stopped, and why
         "restarted_samples": sum(r["samples"] for r in state.restarts),
         # the kept attempt's restart check, if it made one: {"samples", "channels", "correlation"}
-        "kept_check": next(({"samples": h["samples"], "channels": h["correlated_channels"], "correlation": h["correlation"]}
-                            for h in state.history if "correlation" in h), None),
+        "kept_check": next(({"samples": h["samples"], **h["restart_check"]} for h in state.history if "restart_check" in h), None),
         "config": asdict(config),
     }
