@@ -60,8 +60,8 @@ class RestartConfig:
     run starts again at sample 0 on the same data, with the model initialised from seed
     ``restart_seed(seed, k)`` for the k-th restart; at most ``max_restarts`` times (the last
     attempt trains on whatever it found; the kept attempt's check is in its history). Why: with
-    the cpu head a duplicate that has formed by then survives to the bar and leaves one motif
-    uncarried (bench/TRIALS.md).
+    the cpu head a duplicate that has formed by then usually survives to the bar and leaves one motif
+    uncarried, though not always (a pair can share a motif and still carry all: bench/TRIALS.md).
     """
 
     check_samples: int = 30_720
