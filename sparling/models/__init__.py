@@ -17,11 +17,13 @@ from sparling.models.heads import (CTCHead, CTCHeadConfig, PaperHead, PaperHeadC
                                    SetHead, SetHeadConfig, symbol_presence)
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.vocabulary import Vocabulary
+from sparling.models.votes import ChannelVotes, VoteConfig
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
 
 __all__ = [
     "ModelConfig",
     "ClaimConfig",
+    "VoteConfig",
     "SparlingModel",
     "MotifNetConfig",
     "PaperHeadConfig",
@@ -40,6 +42,7 @@ class ModelConfig:
     bottleneck: BottleneckConfig = field(default_factory=SparlingConfig)
     head: HeadConfig = field(default_factory=PaperHeadConfig)
     claims: ClaimConfig | None = None  # label-only repair of channels that carry no symbol (models/claims.py)
+    votes: VoteConfig | None = None  # label-only loss asking each channel to mean one symbol (models/votes.py)
 
 
 def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Module:
@@ -71,6 +74,12 @@ class SparlingModel(nn.Module):
         self.bottleneck = config.bottleneck.build(c.num_motifs, density, c.spatial_dims)
         self.head = build_head(config.head, c.num_motifs, len(self.vocabulary))
         self.claims = SymbolClaims(config.claims, c.num_motifs) if config.claims else None
+        self.votes = ChannelVotes(config.votes, c.num_motifs) if config.votes else None
+        if config.votes:
+            unknown = set(config.votes.symbols) - set(symbols)
+            if unknown:
+                raise ValueError(f"VoteConfig.symbols {sorted(unknown)} are not output symbols of this domain")
+            self._vote_columns = [list(symbols).index(s) for s in config.votes.symbols]
 
     @torch.no_grad()
     def reinitialize(self, seed: int, density: float) -> None:
@@ -105,6 +114,8 @@ class SparlingModel(nn.Module):
         loss = loss + self.bottleneck.penalty(m)
         if self.claims is not None:
             loss = loss + self.claims.loss(z, m, self.presence(ys, m.device))
+        if self.votes is not None and self.bottleneck.density <= self.votes.config.start_density:
+            loss = loss + self.votes.loss(m, self.presence(ys, m.device)[:, self._vote_columns])
         return loss, ce
 
     def presence(self, ys: Sequence[Sequence[str]], device: torch.device | str = "cpu") -> torch.Tensor:
