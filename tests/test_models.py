@@ -8,10 +8,13 @@ import torch
 from torch import nn
 
 from sparling.experiments import get_experiment
-from sparling.models import ModelConfig, MotifNetConfig, SparlingModel, Vocabulary
+from sparling.domains.latex_ocr import SYMBOLS as LATEX_TERMINALS
+from sparling.models import ChannelPointerConfig, ModelConfig, MotifNetConfig, SparlingModel, Vocabulary
+from sparling.models.heads import ChannelPointerHead
 from sparling.models.motif_net import ResidualMotifNet
 
 DIGITS = tuple("0123456789")
+LATEX_GLYPHS = ("FRAC(", "PAREN(", "PAREN)", "+", *LATEX_TERMINALS)
 
 
 @pytest.fixture(scope="module")
@@ -426,6 +429,9 @@ def _models_and_inputs():
     latex = get_experiment("latex_ocr_mt", "smoke")
     yield "pointer", smoke_model().eval(), torch.rand(6, 1, 40, 40)
     yield "paper", latex.build_model(1).eval(), (torch.rand(6, 1, 120, 360) < 0.3).float()
+    channel_pointer = replace(latex, model=replace(latex.model, head=ChannelPointerConfig(
+        glyph_symbols=LATEX_GLYPHS, peaks_per_channel=2, d_model=16, heads=2, feedforward=32)))
+    yield "channel pointer", channel_pointer.build_model(1).eval(), (torch.rand(6, 1, 120, 360) < 0.3).float()
     yield "ctc", ctc_model().eval(), torch.randn(6, 1, 32)
 
 
@@ -458,3 +464,68 @@ def test_greedy_decoding_never_emits_the_start_token():
     predictions = model.predict((torch.rand(2, 1, 120, 360) < 0.3).float())
     # without the rule every step would be <s> (dropped by decode): ()
     assert predictions == [(model.vocabulary.tokens[2],) * model.max_output_length] * 2
+
+
+# --- the channel pointer head -------------------------------------------------------------------
+
+
+def channel_pointer_head(**overrides) -> ChannelPointerHead:
+    torch.manual_seed(0)
+    config = ChannelPointerConfig(**{"glyph_symbols": ("a", "b"), "peaks_per_channel": 2, "d_model": 16, "heads": 2,
+                                     "feedforward": 32, **overrides})
+    return ChannelPointerHead(config, 3, ("a", "b", "{", "}")).eval()
+
+
+def test_channel_pointer_keeps_one_token_per_blob_and_only_fired_peaks():
+    head = channel_pointer_head()
+    m = torch.zeros(1, 3, 10, 10)
+    m[0, 0, 2:5, 2:5] = 1.0  # a 3×3 blob with its maximum at the centre
+    m[0, 0, 3, 3] = 2.0
+    m[0, 0, 8, 8] = 0.5  # a second, weaker blob
+    m[0, 1, 5, 5] = 1.0
+    memory = head.encode(m)
+    assert memory.channel.tolist() == [0, 0, 1, 1, 2, 2]
+    assert memory.fired.tolist() == [[True, True, True, False, False, False]]
+
+
+@torch.no_grad()
+def test_channel_pointer_reads_a_glyph_from_its_channel_alone():
+    """The glyph logits are the pointed channel's row, wherever its peak lies; structure symbols
+    and </s> come from the decoder, <s> never."""
+    head = channel_pointer_head()
+    head.channel_glyphs.copy_(torch.tensor([[5.0, -5.0], [-5.0, 5.0], [0.0, 0.0]]))
+    tokens = torch.tensor([[0, 2, 5]])
+
+    def glyph_logits(channel: int, row: int, col: int) -> torch.Tensor:
+        m = torch.zeros(1, 3, 10, 10)
+        m[0, channel, row, col] = 3.0
+        logits = head.decode(head.encode(m), tokens)
+        assert logits.shape == (1, 3, 6) and (logits[..., 0] == -1e4).all()
+        return logits[0, :, 2:4]
+
+    assert torch.allclose(glyph_logits(0, 2, 2), torch.tensor([5.0, -5.0]).expand(3, 2))
+    assert torch.allclose(glyph_logits(0, 7, 1), glyph_logits(0, 2, 2))
+    assert torch.allclose(glyph_logits(1, 2, 2), torch.tensor([-5.0, 5.0]).expand(3, 2))
+
+
+def test_channel_pointer_trains_end_to_end_through_the_map_values():
+    head = channel_pointer_head().train()
+    m = torch.zeros(2, 3, 10, 10)
+    m[:, 0, 2, 2] = 1.0
+    m[1, 1, 6, 6] = 2.0
+    m.requires_grad_(True)
+    targets = torch.tensor([[0, 2, 1], [0, 3, 1]])  # <s> a </s>, <s> b </s>
+    logits = head.decode(head.encode(m), targets[:, :2])
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets[:, 1:].flatten())
+    (loss + head.auxiliary_loss(m, head.encode(m), targets[:, 1:])).backward()
+    assert m.grad[:, 0, 2, 2].abs().min() > 0 and m.grad[1, 1, 6, 6] != 0
+    assert head.channel_glyphs.grad[:2].abs().sum() > 0
+
+
+def test_channel_pointer_rejects_unknown_glyphs_and_bad_configs():
+    with pytest.raises(ValueError, match="not output symbols"):
+        channel_pointer_head(glyph_symbols=("a", "z"))
+    with pytest.raises(ValueError):
+        ChannelPointerConfig(glyph_symbols=())
+    with pytest.raises(ValueError):
+        ChannelPointerConfig(glyph_symbols=("a",), peaks_per_channel=0)

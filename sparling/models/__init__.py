@@ -13,8 +13,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from sparling.models.claims import ClaimConfig, SymbolClaims
-from sparling.models.heads import (CTCHead, CTCHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig,
-                                   SetHead, SetHeadConfig, symbol_presence)
+from sparling.models.heads import (ChannelPointerConfig, ChannelPointerHead, CTCHead, CTCHeadConfig, PaperHead,
+                                   PaperHeadConfig, PointerHead, PointerHeadConfig, SetHead, SetHeadConfig,
+                                   symbol_presence)
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.vocabulary import Vocabulary
 from sparling.models.votes import ChannelVotes, VoteConfig
@@ -30,10 +31,11 @@ __all__ = [
     "PointerHeadConfig",
     "SetHeadConfig",
     "CTCHeadConfig",
+    "ChannelPointerConfig",
     "Vocabulary",
 ]
 
-HeadConfig = PaperHeadConfig | PointerHeadConfig | SetHeadConfig | CTCHeadConfig
+HeadConfig = PaperHeadConfig | PointerHeadConfig | SetHeadConfig | CTCHeadConfig | ChannelPointerConfig
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class ModelConfig:
     votes: VoteConfig | None = None  # label-only loss asking each channel to mean one symbol (models/votes.py)
 
 
-def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Module:
+def build_head(config: HeadConfig, num_motifs: int, symbols: Sequence[str]) -> nn.Module:
+    vocab_size = len(symbols) + 2  # <s>, </s>, the symbols
     if isinstance(config, PaperHeadConfig):
         return PaperHead(config, num_motifs, vocab_size)
     if isinstance(config, PointerHeadConfig):
@@ -54,6 +57,8 @@ def build_head(config: HeadConfig, num_motifs: int, vocab_size: int) -> nn.Modul
         return SetHead(config, num_motifs, vocab_size)
     if isinstance(config, CTCHeadConfig):
         return CTCHead(config, num_motifs, vocab_size)
+    if isinstance(config, ChannelPointerConfig):
+        return ChannelPointerHead(config, num_motifs, tuple(symbols))
     raise TypeError(f"unknown head config {type(config).__name__}")
 
 
@@ -72,7 +77,7 @@ class SparlingModel(nn.Module):
         c = config.motif_net
         self.motif_net = ResidualMotifNet(c)
         self.bottleneck = config.bottleneck.build(c.num_motifs, density, c.spatial_dims)
-        self.head = build_head(config.head, c.num_motifs, len(self.vocabulary))
+        self.head = build_head(config.head, c.num_motifs, symbols)
         self.claims = SymbolClaims(config.claims, c.num_motifs) if config.claims else None
         self.votes = ChannelVotes(config.votes, c.num_motifs) if config.votes else None
         if config.votes:
