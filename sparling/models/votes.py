@@ -11,7 +11,8 @@ channels cannot combine into a third symbol's code, as a linear probe on the max
 
 Only y is used, never the ground-truth motifs. Symbols that always occur together (``(`` and
 ``)``) cannot be told apart by presence: a channel mixing those is not pushed to split.
-Off (``ModelConfig.votes = None``) in every preset; bench/TRIALS.md has what it measured.
+Off (``ModelConfig.votes = None``) in every preset: on LaTeX-OCR it left the channels as mixed
+as without it (bench/TRIALS.md, "Channel votes").
 """
 
 from __future__ import annotations
