@@ -14,6 +14,9 @@ with teacher forcing (a causal mask inside); greedy decoding lives in the compos
   tokens, a small pre-norm transformer encoder and decoder. Fed ground-truth LaTeX maps it learns
   to read far faster per sample than the small paper head the LaTeX cpu preset uses, at a quarter
   of its cost (``bench/latex_head_probe.py``), but trained end to end its ĝ learns more slowly.
+- ``ChannelPointerHead`` (an option; no preset uses it): each channel's strongest peaks as
+  tokens; a glyph symbol is read off the peak the decoder points at, from a table row of that
+  peak's channel, so a channel can mean one glyph only; structure symbols come from the decoder.
 
 A head may define ``auxiliary_loss(m, memory, targets)``, added to the loss (labels only).
 """
