@@ -522,6 +522,18 @@ def test_channel_pointer_trains_end_to_end_through_the_map_values():
     assert head.channel_glyphs.grad[:2].abs().sum() > 0
 
 
+@torch.no_grad()
+def test_channel_pointer_grid_tokens_join_the_memory_but_are_never_pointed_at():
+    head = channel_pointer_head(grid_pool=5)
+    head.channel_glyphs.copy_(torch.tensor([[5.0, -5.0], [-5.0, 5.0], [0.0, 0.0]]))
+    m = torch.zeros(1, 3, 10, 10)
+    m[0, 1, 2, 2] = 3.0
+    memory = head.encode(m)
+    assert memory.encoded.shape == (1, 6 + 4, 16)  # 3 channels × 2 peaks, then 2×2 cells
+    logits = head.decode(memory, torch.tensor([[0, 2]]))
+    assert torch.allclose(logits[0, :, 2:4], torch.tensor([-5.0, 5.0]).expand(2, 2))
+
+
 def test_channel_pointer_rejects_unknown_glyphs_and_bad_configs():
     with pytest.raises(ValueError, match="not output symbols"):
         channel_pointer_head(glyph_symbols=("a", "z"))

@@ -444,10 +444,13 @@ class ChannelPointerConfig:
     (LaTeX structure, ``</s>``) come from the decoder state.
 
     ``peaks_per_channel``: each channel's strongest local maxima (3×3) kept as tokens;
+    ``grid_pool`` > 0: the map max-pooled in cells of that many positions joins the memory as
+    further tokens (the decoder reads them; it points at peaks only), a dense gradient path into ĝ;
     ``map_presence_loss``: as ``PointerHeadConfig``'s."""
 
     glyph_symbols: tuple[str, ...]
     peaks_per_channel: int = 4
+    grid_pool: int = 0
     d_model: int = 96
     heads: int = 4
     encoder_layers: int = 1
@@ -462,13 +465,13 @@ class ChannelPointerConfig:
         for name in ("peaks_per_channel", "d_model", "heads", "encoder_layers", "decoder_layers", "feedforward"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.fourier_features < 0 or self.map_presence_loss < 0:
-            raise ValueError("fourier_features and map_presence_loss must be >= 0")
+        if self.fourier_features < 0 or self.map_presence_loss < 0 or self.grid_pool < 0:
+            raise ValueError("fourier_features, grid_pool and map_presence_loss must be >= 0")
 
 
 class PeakTokens(NamedTuple):
-    """``ChannelPointerHead``'s memory: encoded peaks (N, C·k, d), each peak's channel (C·k,)
-    and whether the peak fired (N, C·k) bool."""
+    """``ChannelPointerHead``'s memory: encoded tokens (N, C·k + cells, d), the peaks first;
+    each peak's channel (C·k,) and whether the peak fired (N, C·k) bool."""
 
     encoded: torch.Tensor
     channel: torch.Tensor
@@ -502,6 +505,8 @@ class ChannelPointerHead(nn.Module):
         self.value = nn.Linear(1, d)
         self.position = nn.Sequential(nn.Linear(2 + 4 * config.fourier_features, d), nn.GELU(), nn.Linear(d, d))
         self.silent = nn.Parameter(torch.randn(d) * 0.02)
+        if config.grid_pool:
+            self.collapse = nn.Conv2d(num_motifs, d, 1)
         layer = nn.TransformerEncoderLayer(d, config.heads, config.feedforward, 0.0, batch_first=True,
                                            norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, norm=nn.LayerNorm(d),
@@ -533,14 +538,27 @@ class ChannelPointerHead(nn.Module):
         fired = values > 0
         tokens = self.channel_embedding(channel) + self.value(torch.log1p(values).unsqueeze(-1)) + self.position(position)
         tokens = torch.where(fired.unsqueeze(-1), tokens, self.silent.expand_as(tokens))
+        if self.config.grid_pool:
+            tokens = torch.cat([tokens, self._cell_tokens(m)], 1)
         return PeakTokens(self.encoder(tokens), channel, fired)
+
+    def _cell_tokens(self, m: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) → (N, cells, d): the collapsed map max-pooled in ``grid_pool`` cells, plus
+        the cell centre's position features."""
+        g = F.max_pool2d(self.collapse(torch.log1p(m)), self.config.grid_pool, ceil_mode=True)  # (N, d, h', w')
+        gh, gw = g.shape[-2:]
+        centres = torch.stack(torch.meshgrid((torch.arange(gh, device=m.device) + 0.5) / gh * 2 - 1,
+                                             (torch.arange(gw, device=m.device) + 0.5) / gw * 2 - 1,
+                                             indexing="ij"), -1).view(gh * gw, 2).to(m.dtype)
+        return g.flatten(2).transpose(1, 2) + self.position(fourier_features(centres, self.config.fourier_features))
 
     def decode(self, memory: PeakTokens, tokens: torch.Tensor) -> torch.Tensor:
         """memory, input ids (N, T) → logits (N, T, V)."""
         t = tokens.shape[1]
         h = self.embed(tokens) + self.positions[:t]
         h = self.decoder(h, memory.encoded, tgt_mask=causal_mask(t, tokens.device), tgt_is_causal=True)
-        score = self.query(h) @ self.key(memory.encoded).transpose(1, 2) / math.sqrt(h.shape[-1])  # (N, T, K)
+        peaks = memory.encoded[:, : memory.channel.shape[0]]
+        score = self.query(h) @ self.key(peaks).transpose(1, 2) / math.sqrt(h.shape[-1])  # (N, T, C·k)
         attention = torch.softmax(score.masked_fill(~memory.fired.unsqueeze(1), -1e4), -1)
         glyphs = attention @ self.channel_glyphs[memory.channel]  # (N, T, glyphs)
         logits = h.new_full((*h.shape[:2], self.vocab_size), -1e4)
