@@ -1,6 +1,7 @@
 """Models: ĝ's receptive field, parameter counts (spec §4.1), loss, decoding, the vocabulary."""
 
 import dataclasses
+import json
 from dataclasses import replace
 
 import pytest
@@ -9,9 +10,11 @@ from torch import nn
 
 from sparling.experiments import get_experiment
 from sparling.domains.latex_ocr import SYMBOLS as LATEX_TERMINALS
-from sparling.models import ChannelPointerConfig, ModelConfig, MotifNetConfig, SparlingModel, Vocabulary
+from sparling.models import (ChannelPointerConfig, CTCHeadConfig, ModelConfig, MotifNetConfig, SecondHeadConfig,
+                             SparlingModel, Vocabulary)
 from sparling.models.heads import ChannelPointerHead
 from sparling.models.motif_net import ResidualMotifNet
+from sparling.store import _plain
 
 DIGITS = tuple("0123456789")
 LATEX_GLYPHS = ("FRAC(", "PAREN(", "PAREN)", "+", *LATEX_TERMINALS)
@@ -541,3 +544,34 @@ def test_channel_pointer_rejects_unknown_glyphs_and_bad_configs():
         ChannelPointerConfig(glyph_symbols=())
     with pytest.raises(ValueError):
         ChannelPointerConfig(glyph_symbols=("a",), peaks_per_channel=0)
+
+
+# --- a second head ----------------------------------------------------------------------------
+
+
+def latex_smoke_with_second_head(weight: float | None):
+    latex = get_experiment("latex_ocr_mt", "smoke")
+    second = None if weight is None else SecondHeadConfig(ChannelPointerConfig(
+        glyph_symbols=LATEX_GLYPHS, peaks_per_channel=2, d_model=16, heads=2, feedforward=32), weight)
+    return replace(latex, model=replace(latex.model, second_head=second)).build_model(1).eval()
+
+
+@torch.no_grad()
+def test_a_second_head_adds_its_weighted_loss_and_leaves_the_outputs_to_the_main_head():
+    plain, once, twice = (latex_smoke_with_second_head(w) for w in (None, 1.0, 2.0))
+    torch.manual_seed(3)
+    x = (torch.rand(3, 1, 120, 360) < 0.3).float()
+    ys = [("1", "+", "2"), ("FRAC(", "x", "FRACMID", "3", "FRAC)"), ("a",)]
+    second = once.head_loss(once.motif_map(x), ys, once.second_head)[0]
+    assert float(second) > 0
+    assert torch.allclose(once.loss(x, ys)[0], plain.loss(x, ys)[0] + second, atol=1e-5)
+    assert torch.allclose(twice.loss(x, ys)[0], plain.loss(x, ys)[0] + 2 * second, atol=1e-5)
+    assert once.predict(x) == plain.predict(x)
+
+
+def test_second_head_config_is_checked_and_absent_adds_nothing_to_the_run_key():
+    with pytest.raises(ValueError):
+        SecondHeadConfig(ChannelPointerConfig(glyph_symbols=("1",)), weight=0.0)
+    with pytest.raises(ValueError, match="CTC"):
+        SecondHeadConfig(CTCHeadConfig())
+    assert "second_head" not in json.dumps(_plain(get_experiment("latex_ocr_mt", "cpu").model))

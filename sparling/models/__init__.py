@@ -32,10 +32,28 @@ __all__ = [
     "SetHeadConfig",
     "CTCHeadConfig",
     "ChannelPointerConfig",
+    "SecondHeadConfig",
     "Vocabulary",
 ]
 
 HeadConfig = PaperHeadConfig | PointerHeadConfig | SetHeadConfig | CTCHeadConfig | ChannelPointerConfig
+
+
+@dataclass(frozen=True)
+class SecondHeadConfig:
+    """A second head trained on the same motif map beside the main one (its teacher-forced
+    cross-entropy and auxiliary loss, times ``weight``, join the loss); outputs come from the main
+    head only. Its use: a head that asks more of the map (``ChannelPointerConfig``: one glyph per
+    channel) shaping ĝ while a head that learns fast reads the output."""
+
+    head: HeadConfig
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.weight <= 0:
+            raise ValueError(f"weight must be > 0, got {self.weight}")
+        if isinstance(self.head, CTCHeadConfig):
+            raise ValueError("a CTC head cannot be the second head")
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,7 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=PaperHeadConfig)
     claims: ClaimConfig | None = None  # label-only repair of channels that carry no symbol (models/claims.py)
     votes: VoteConfig | None = None  # label-only loss asking each channel to mean one symbol (models/votes.py)
+    second_head: SecondHeadConfig | None = None
 
 
 def build_head(config: HeadConfig, num_motifs: int, symbols: Sequence[str]) -> nn.Module:
@@ -80,6 +99,7 @@ class SparlingModel(nn.Module):
         self.head = build_head(config.head, c.num_motifs, symbols)
         self.claims = SymbolClaims(config.claims, c.num_motifs) if config.claims else None
         self.votes = ChannelVotes(config.votes, c.num_motifs) if config.votes else None
+        self.second_head = build_head(config.second_head.head, c.num_motifs, symbols) if config.second_head else None
         if config.votes:
             unknown = set(config.votes.symbols) - set(symbols)
             if unknown:
@@ -116,6 +136,8 @@ class SparlingModel(nn.Module):
         z = self.motif_net(x)
         m = self.bottleneck(z)
         loss, ce = self.head_loss(m, ys)
+        if self.second_head is not None:
+            loss = loss + self.config.second_head.weight * self.head_loss(m, ys, self.second_head)[0]
         loss = loss + self.bottleneck.penalty(m)
         if self.claims is not None:
             loss = loss + self.claims.loss(z, m, self.presence(ys, m.device))
@@ -132,22 +154,25 @@ class SparlingModel(nn.Module):
         if self.claims is not None:
             self.claims.update(channel_max, self.presence(ys), samples)
 
-    def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``loss`` without ĝ and the bottleneck's penalty, for a given motif map m (N, C_m, *spatial):
-        (cross-entropy + the head's auxiliary loss, cross-entropy alone)."""
+    def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]],
+                  head: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``loss`` without ĝ, the bottleneck's penalty and the second head, for a given motif map
+        m (N, C_m, *spatial): (cross-entropy + the head's auxiliary loss, cross-entropy alone).
+        ``head``: the main head unless given."""
+        head = head or self.head
         tokens, lengths = self._teacher_forcing(ys, m.device)
         head_input = self.bottleneck.to_head(m)
-        memory = self.head.encode(head_input)
+        memory = head.encode(head_input)
         target = tokens[:, 1:]
-        if isinstance(self.head, CTCHead):
-            ce = self.head.sequence_loss(memory, target, lengths)
+        if isinstance(head, CTCHead):
+            ce = head.sequence_loss(memory, target, lengths)
         else:
-            logits = self.head.decode(memory, tokens[:, :-1])
+            logits = head.decode(memory, tokens[:, :-1])
             keep = torch.arange(target.shape[1], device=m.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
             ce = F.cross_entropy(logits[keep], target[keep])
         loss = ce
-        if hasattr(self.head, "auxiliary_loss"):
-            loss = loss + self.head.auxiliary_loss(head_input, memory, target)
+        if hasattr(head, "auxiliary_loss"):
+            loss = loss + head.auxiliary_loss(head_input, memory, target)
         return loss, ce
 
     @torch.no_grad()
