@@ -15,7 +15,7 @@ from sparling.store import _plain, run_key
 
 def one_hot_votes(symbols: tuple[str, ...], channels: int) -> ChannelVotes:
     """Channel c votes (almost surely) for symbol c."""
-    votes = ChannelVotes(VoteConfig(symbols=symbols), channels)
+    votes = ChannelVotes(VoteConfig(symbols=symbols), channels, symbols)
     with torch.no_grad():
         votes.vote_logits.copy_(torch.eye(channels, len(symbols)) * 20 - 10)
     return votes
@@ -53,7 +53,7 @@ def test_the_gradient_lowers_the_wrong_activation_and_raises_a_missing_one():
 def test_two_channels_cannot_combine_into_a_third_symbol():
     """With votes a distribution per channel and no negative evidence, 'a and b both fire' can
     only predict a and b present, never c: the loss stays high however the votes are trained."""
-    votes = ChannelVotes(VoteConfig(symbols=("a", "b", "c")), 2)
+    votes = ChannelVotes(VoteConfig(symbols=("a", "b", "c")), 2, ("a", "b", "c"))
     m = torch.zeros(8, 2, 3, 3)
     m[:, :, 1, 1] = 8.0
     present = torch.tensor([[0.0, 0.0, 1.0]]).expand(8, 3)

@@ -98,13 +98,8 @@ class SparlingModel(nn.Module):
         self.bottleneck = config.bottleneck.build(c.num_motifs, density, c.spatial_dims)
         self.head = build_head(config.head, c.num_motifs, symbols)
         self.claims = SymbolClaims(config.claims, c.num_motifs) if config.claims else None
-        self.votes = ChannelVotes(config.votes, c.num_motifs) if config.votes else None
+        self.votes = ChannelVotes(config.votes, c.num_motifs, tuple(symbols)) if config.votes else None
         self.second_head = build_head(config.second_head.head, c.num_motifs, symbols) if config.second_head else None
-        if config.votes:
-            unknown = set(config.votes.symbols) - set(symbols)
-            if unknown:
-                raise ValueError(f"VoteConfig.symbols {sorted(unknown)} are not output symbols of this domain")
-            self._vote_columns = [list(symbols).index(s) for s in config.votes.symbols]
 
     @torch.no_grad()
     def reinitialize(self, seed: int, density: float) -> None:
@@ -142,7 +137,7 @@ class SparlingModel(nn.Module):
         if self.claims is not None:
             loss = loss + self.claims.loss(z, m, self.presence(ys, m.device))
         if self.votes is not None and self.bottleneck.density <= self.votes.config.start_density:
-            loss = loss + self.votes.loss(m, self.presence(ys, m.device)[:, self._vote_columns])
+            loss = loss + self.votes.loss(m, self.presence(ys, m.device))
         return loss, ce
 
     def presence(self, ys: Sequence[Sequence[str]], device: torch.device | str = "cpu") -> torch.Tensor:
@@ -159,7 +154,7 @@ class SparlingModel(nn.Module):
         """``loss`` without ĝ, the bottleneck's penalty and the second head, for a given motif map
         m (N, C_m, *spatial): (cross-entropy + the head's auxiliary loss, cross-entropy alone).
         ``head``: the main head unless given."""
-        head = head or self.head
+        head = self.head if head is None else head
         tokens, lengths = self._teacher_forcing(ys, m.device)
         head_input = self.bottleneck.to_head(m)
         memory = head.encode(head_input)

@@ -181,6 +181,13 @@ def fourier_features(x: torch.Tensor, count: int) -> torch.Tensor:
     return torch.cat([x, angles.sin().flatten(-2), angles.cos().flatten(-2)], dim=-1)
 
 
+def cell_centres(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """(h·w, 2) centres of an h×w grid's cells in [-1, 1] (row, column), row-major, on ``like``'s device and dtype."""
+    rows = (torch.arange(h, device=like.device) + 0.5) / h * 2 - 1
+    cols = (torch.arange(w, device=like.device) + 0.5) / w * 2 - 1
+    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).view(h * w, 2).to(like.dtype)
+
+
 class PointerHead(nn.Module):
     """ĥ for the cpu preset: tokens are the ``tokens`` strongest cells of the pooled motif map;
     the decoder points at one token per output step (a pointer network).
@@ -256,9 +263,7 @@ class PointerHead(nn.Module):
         gh, gw = pooled.shape[-2:]
         total = m.sum(1, keepdim=True)
         moments = F.avg_pool2d(torch.cat([total, total * rr, total * cc], 1), s).flatten(2).transpose(1, 2)
-        centres = torch.stack(torch.meshgrid((torch.arange(gh, device=m.device) + 0.5) / gh * 2 - 1,
-                                             (torch.arange(gw, device=m.device) + 0.5) / gw * 2 - 1,
-                                             indexing="ij"), -1).view(1, gh * gw, 2).to(m.dtype)
+        centres = cell_centres(gh, gw, m).unsqueeze(0)
         eps = 1e-4
         position = (moments[..., 1:] + eps * centres) / (moments[..., :1] + eps)
         centred = ((position - centre) / (spread.view(-1, 1, 1) + 1e-3)).clamp(-3, 3)
@@ -547,10 +552,8 @@ class ChannelPointerHead(nn.Module):
         the cell centre's position features."""
         g = F.max_pool2d(self.collapse(torch.log1p(m)), self.config.grid_pool, ceil_mode=True)  # (N, d, h', w')
         gh, gw = g.shape[-2:]
-        centres = torch.stack(torch.meshgrid((torch.arange(gh, device=m.device) + 0.5) / gh * 2 - 1,
-                                             (torch.arange(gw, device=m.device) + 0.5) / gw * 2 - 1,
-                                             indexing="ij"), -1).view(gh * gw, 2).to(m.dtype)
-        return g.flatten(2).transpose(1, 2) + self.position(fourier_features(centres, self.config.fourier_features))
+        return g.flatten(2).transpose(1, 2) + self.position(fourier_features(cell_centres(gh, gw, m),
+                                                                             self.config.fourier_features))
 
     def decode(self, memory: PeakTokens, tokens: torch.Tensor) -> torch.Tensor:
         """memory, input ids (N, T) → logits (N, T, V)."""

@@ -44,11 +44,16 @@ class VoteConfig:
 
 
 class ChannelVotes(nn.Module):
-    """Votes (C, S) as logits and the firing scales κ (C,), as raw parameters."""
+    """Votes (C, S) as logits and the firing scales κ (C,), as raw parameters. ``symbols``: the
+    domain's output symbols, in the order of the presence columns ``loss`` receives."""
 
-    def __init__(self, config: VoteConfig, channels: int):
+    def __init__(self, config: VoteConfig, channels: int, symbols: tuple[str, ...]):
         super().__init__()
+        unknown = set(config.symbols) - set(symbols)
+        if unknown:
+            raise ValueError(f"VoteConfig.symbols {sorted(unknown)} are not output symbols of this domain")
         self.config = config
+        self.columns = [symbols.index(s) for s in config.symbols]
         self.vote_logits = nn.Parameter(torch.zeros(channels, len(config.symbols)))
         self.raw_scale = nn.Parameter(torch.full((channels,), 0.5413))  # softplus(0.5413) = 1
 
@@ -59,7 +64,6 @@ class ChannelVotes(nn.Module):
         return 1 - torch.exp(torch.log1p(-share.clamp(max=1 - 1e-6)).sum(1))
 
     def loss(self, m: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """Weighted BCE of ``presence_probability(m)`` against present (N, S), 0/1 in the
-        order of ``config.symbols``."""
+        """Weighted BCE of ``presence_probability(m)`` against present (N, all output symbols), 0/1."""
         p = self.presence_probability(m).clamp(1e-6, 1 - 1e-6)
-        return self.config.weight * F.binary_cross_entropy(p, present.to(p.dtype))
+        return self.config.weight * F.binary_cross_entropy(p, present[:, self.columns].to(p.dtype))
