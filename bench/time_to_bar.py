@@ -6,8 +6,10 @@ samples, optimizer steps and densities passed, and FPE / FNE / CE / E2EE at the 
 ``digit_circle_st``. ``--warmup-restart`` trains the candidate of 2026-12-05 instead of the
 preset (bench/TRIALS.md): the first 20,480 training images hold 1-2 digits, and a run whose
 channels duplicate at 30,720 samples starts again from a fresh initialisation (up to 3 times).
+``--spare-channels`` trains the candidate of 2026-12-06: the same warm-up, and ĝ with 10 spare
+channels until 30,720 samples, when the 10 channels paired with the digits are kept.
 
-    python bench/time_to_bar.py [--st] [--warmup-restart] [--seed 1] [--n 10000] [--store DIR] [--preset cpu]
+    python bench/time_to_bar.py [--st] [--warmup-restart | --spare-channels] [--seed 1] [--n 10000] [--store DIR] [--preset cpu]
 """
 
 from __future__ import annotations
@@ -21,28 +23,46 @@ from pathlib import Path
 from sparling.annealing import density_key
 from sparling.evaluation import cached_evaluation, evaluation_name
 from sparling.experiments import Experiment, evaluate, get_experiment, get_or_train, get_run, training_state
+from sparling.models import SpareChannelsConfig
 from sparling.reports import PAPER_COLUMN, model_label, paper_digit_circle_numbers
 from sparling.store import RunStore
 from sparling.training import RestartConfig, training_summary
 
 
+def small_scene_warmup(experiment: Experiment) -> Experiment:
+    """``experiment`` whose first 20,480 training images hold 1-2 digits."""
+    return replace(experiment, domain=replace(experiment.domain, warmup_samples=20_480, warmup_max_syms=2))
+
+
 def warmup_restart(experiment: Experiment) -> Experiment:
     """``experiment`` with the small-scene warm-up and restarts on an early duplicate channel."""
-    return replace(experiment, domain=replace(experiment.domain, warmup_samples=20_480, warmup_max_syms=2),
-                   training=replace(experiment.training, restart=RestartConfig()))
+    return replace(small_scene_warmup(experiment), training=replace(experiment.training, restart=RestartConfig()))
 
 
-def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str, candidate: bool = False) -> None:
+def spare_channels(experiment: Experiment) -> Experiment:
+    """``experiment`` with the small-scene warm-up and 10 spare channels until its 6th validation
+    (30,720 samples at preset cpu; the 2nd at smoke, whose run has 4)."""
+    validations = 2 if experiment.preset == "smoke" else 6
+    spare = SpareChannelsConfig(count=10, select_samples=validations * experiment.training.val_every)
+    experiment = small_scene_warmup(experiment)
+    return replace(experiment, model=replace(experiment.model, spare_channels=spare))
+
+
+CANDIDATES = {"warmup_restart": warmup_restart, "spare_channels": spare_channels}
+
+
+def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str, candidate: str | None = None) -> None:
     experiment = get_experiment(name, preset)
     if candidate:
-        experiment = warmup_restart(experiment)
+        experiment = CANDIDATES[candidate](experiment)
     trained_before = get_run(experiment, seed, store).is_complete  # --store with a finished run: reprint it
     started = time.perf_counter()
     run = get_or_train(experiment, seed, store, device=device)
     wall = time.perf_counter() - started
     state = training_state(run)
     summary = training_summary(state, experiment.training)
-    print(f"\n== {name} at preset {preset}{' with --warmup-restart' if candidate else ''}, seed {seed}  (run {run.path})")
+    flag = f" with --{candidate.replace('_', '-')}" if candidate else ""
+    print(f"\n== {name} at preset {preset}{flag}, seed {seed}  (run {run.path})")
     if trained_before:
         print("wall time          not measured: the run was in the store "
               f"(its training took {state.wall_seconds / 60:.1f} min)")
@@ -60,6 +80,9 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
         i, j = kept["channels"]
         print(f"restart check      the kept attempt at {kept['samples']:,} samples: channels {i} and {j} correlate "
               f"{kept['correlation']:.3f} (restart above {experiment.training.restart.max_correlation})")
+    if (kept := summary["kept_channels"]) is not None:
+        print(f"spare channels     dropped at {kept['samples']:,} samples; kept {kept['channels']} "
+              f"of {experiment.model.motif_net.num_motifs + experiment.model.spare_channels.count}")
     print(f"optimizer steps    {summary['optimizer_steps']:,}")
     print(f"densities passed   {summary['densities_passed']}; "
           f"final density {density_key(state.density)}, bar {density_key(experiment.bar)}")
@@ -86,7 +109,9 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--st", action="store_true", help="also train and evaluate digit_circle_st")
-    parser.add_argument("--warmup-restart", action="store_true", help="train the 2026-12-05 candidate, not the preset")
+    candidate = parser.add_mutually_exclusive_group()
+    candidate.add_argument("--warmup-restart", action="store_true", help="train the 2026-12-05 candidate, not the preset")
+    candidate.add_argument("--spare-channels", action="store_true", help="train the 2026-12-06 candidate, not the preset")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--preset", default="cpu")
@@ -96,7 +121,8 @@ def main() -> None:
     root = args.store or Path(tempfile.mkdtemp(prefix="sparling-time-to-bar-"))
     store = RunStore(root)
     for name in ["digit_circle_mt"] + (["digit_circle_st"] if args.st else []):
-        bench(name, args.preset, args.seed, args.n, store, args.device, args.warmup_restart)
+        chosen = next((c for c in CANDIDATES if getattr(args, c)), None)
+        bench(name, args.preset, args.seed, args.n, store, args.device, chosen)
 
 
 if __name__ == "__main__":

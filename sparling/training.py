@@ -17,7 +17,10 @@ lands exactly on it, and the density then stays), and ``snapshot_every`` also sa
 every that many samples (``snapshot-<samples>``).
 
 ``restart`` (``RestartConfig``) looks once, early, for two motif channels that duplicate each
-other, and then starts the run again from a fresh initialisation (see there).
+other, and then starts the run again from a fresh initialisation (see there). A model with spare
+channels (``ModelConfig.spare_channels``) drops them at the validation at ``select_samples``,
+keeping the channels paired with the output symbols on the validation inputs
+(``sparling.models.spare_channels``); the optimizer keeps its moments for the kept channels.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sparling.annealing import AnnealingConfig, DensityAnnealer, density_key
 from sparling.domains import VALIDATION_SPLIT, Domain
 from sparling.models import SparlingModel
 from sparling.models.claims import correlation
+from sparling.models.spare_channels import paired_channels, select_along
 
 LATEST = "latest"
 PHASE_PREFIX = "density-"
@@ -203,17 +207,39 @@ def _learning_rate(config: TrainingConfig, samples: int) -> float:
     return config.learning_rate
 
 
-def _restore(run: CheckpointStore, model: SparlingModel, optimizer: torch.optim.Optimizer,
-             annealer: DensityAnnealer) -> TrainingState:
+def _restore(run: CheckpointStore, model: SparlingModel, config: TrainingConfig,
+             annealer: DensityAnnealer) -> tuple[TrainingState, torch.optim.Optimizer]:
+    """The state, and an optimizer over ``model``'s parameters, of ``run``'s latest checkpoint.
+    The optimizer is built after the model is loaded: loading may drop spare channels."""
     checkpoint = run.load_checkpoint(LATEST)
     try:
         model.load_state_dict(checkpoint["model"])
+        optimizer = _optimizer(model, config)
         optimizer.load_state_dict(checkpoint["optimizer"])
         annealer.load_state_dict(checkpoint["annealer"])
     except (RuntimeError, ValueError, KeyError) as error:
         raise ValueError(f"checkpoint {LATEST!r} of this run does not match its model or config: {error}") from error
     torch.set_rng_state(checkpoint["rng"])
-    return TrainingState.from_checkpoint(checkpoint)
+    return TrainingState.from_checkpoint(checkpoint), optimizer
+
+
+def _drop_spare_channels(model: SparlingModel, optimizer: torch.optim.Optimizer, config: TrainingConfig,
+                         keep: list[int]) -> torch.optim.Optimizer:
+    """Keep channels ``keep`` of ``model`` (``SparlingModel.select_channels``) → an optimizer over
+    the new parameters whose moments are the old ones' at the kept channels."""
+    names = [name for name, _ in model.named_parameters()]
+    saved = optimizer.state_dict()
+    axes = model.select_channels(keep)
+    optimizer = _optimizer(model, config)
+    if [name for name, _ in model.named_parameters()] != names:
+        raise RuntimeError("dropping channels changed the model's parameters")
+    for index, moments in saved["state"].items():
+        axis = axes.get(names[index])
+        if axis is not None:
+            moments.update({key: select_along(value, axis, keep) for key, value in moments.items()
+                            if torch.is_tensor(value) and value.ndim > axis and key != "step"})
+    optimizer.load_state_dict(saved)
+    return optimizer
 
 
 def _phase_start(history: list[dict], density: float) -> int:
@@ -234,13 +260,17 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
     ``restart_seed(seed, k)`` and trains again from sample 0, the global RNG seeded as before: the
     run then goes on as a run whose model was built from that seed.
     """
+    spare = model.config.spare_channels
+    if spare is not None and spare.select_samples % config.val_every:
+        raise ValueError(f"spare_channels.select_samples ({spare.select_samples}) must be a multiple of "
+                         f"val_every ({config.val_every}): channels are selected at a validation")
     device = resolve_device(device) if isinstance(device, str) else device
     model.to(device).train()
-    optimizer = _optimizer(model, config)
     annealer = DensityAnnealer(config.annealing)
     if run.has_checkpoint(LATEST):
-        state = _restore(run, model, optimizer, annealer)
+        state, optimizer = _restore(run, model, config, annealer)
     else:
+        optimizer = _optimizer(model, config)
         model.density = config.initial_density
         state = TrainingState(density=config.initial_density)
         torch.manual_seed(seed)  # dropout and other randomness of training (resumes restore it)
@@ -292,7 +322,7 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     "model": model.state_dict(), "density": state.density, "samples": state.samples,
                 })
             if state.samples % config.val_every == 0:
-                maxima, val_ys = [], []  # each channel's spatial maximum on the validation inputs (claims only)
+                maxima, val_ys = [], []  # each channel's spatial maximum on the validation inputs, when asked for
 
                 def observe(m: torch.Tensor, ys: Sequence[Sequence[str]]) -> None:
                     maxima.append(m.flatten(2).amax(-1).float().cpu())
@@ -300,10 +330,18 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
 
                 claims = model.claims is not None
                 check = config.restart is not None and state.samples == config.restart.check_samples
-                accuracy = validation_accuracy(model, domain, config, device, observe=observe if claims or check else None)
+                select = spare is not None and state.samples == spare.select_samples
+                accuracy = validation_accuracy(model, domain, config, device,
+                                               observe=observe if claims or check or select else None)
+                channel_max = torch.cat(maxima) if maxima else None
                 if claims:
-                    model.update_claims(torch.cat(maxima), val_ys, state.samples)
-                pair = most_correlated_channels(torch.cat(maxima)) if check else None
+                    model.update_claims(channel_max, val_ys, state.samples)
+                if select:
+                    keep = paired_channels(channel_max, model.presence(val_ys), model.config.motif_net.num_motifs)
+                    optimizer = _drop_spare_channels(model, optimizer, config, keep)
+                    channel_max = channel_max[:, keep]
+                    bar.write(f"seed {seed}: kept channels {keep} of {model.channels + spare.count} at {state.samples:,} samples")
+                pair = most_correlated_channels(channel_max) if check else None
                 if pair is not None and pair[2] > config.restart.max_correlation:
                     found = f"seed {seed}: channels {pair[0]} and {pair[1]} correlate {pair[2]:.3f} at {state.samples:,} samples"
                     if len(state.restarts) == config.restart.max_restarts:
@@ -332,6 +370,8 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     "threads": torch.get_num_threads(),
                     # the kept attempt's restart check (RestartConfig): its most correlated pair
                     **({"restart_check": {"channels": [pair[0], pair[1]], "correlation": pair[2]}} if pair is not None else {}),
+                    # the channels kept of ĝ's num_motifs + spare ones (SpareChannelsConfig), in the old numbering
+                    **({"kept_channels": keep} if select else {}),
                 })
                 losses = []
                 if new_density != state.density:
@@ -371,5 +411,8 @@ def training_summary(state: TrainingState, config: TrainingConfig) -> dict:
         "restarted_samples": sum(r["samples"] for r in state.restarts),
         # the kept attempt's restart check, if it made one: {"samples", "channels", "correlation"}
         "kept_check": next(({"samples": h["samples"], **h["restart_check"]} for h in state.history if "restart_check" in h), None),
+        # where spare channels were dropped, and which were kept: {"samples", "channels"} (SpareChannelsConfig)
+        "kept_channels": next(({"samples": h["samples"], "channels": h["kept_channels"]} for h in state.history
+                               if "kept_channels" in h), None),
         "config": asdict(config),
     }

@@ -31,14 +31,19 @@ def test_time_to_bar_trains_evaluates_and_says_when_it_reprints_a_stored_run(tmp
     assert e2ee_rows[0] == e2ee_rows[1] and len(e2ee_rows[0]) == 2
 
 
-def test_time_to_bar_trains_the_candidate_in_a_run_of_its_own(tmp_path):
+def test_time_to_bar_trains_each_candidate_in_a_run_of_its_own(tmp_path):
     args = ("--preset", "smoke", "--n", "8", "--store", str(tmp_path))
     preset = run_bench("time_to_bar.py", *args)
-    candidate = run_bench("time_to_bar.py", *args, "--warmup-restart")
-    assert "with --warmup-restart" in candidate and "with --warmup-restart" not in preset
-    run_dirs = [re.search(r"\(run (.+)\)", out).group(1) for out in (preset, candidate)]
-    assert run_dirs[0] != run_dirs[1]  # another config: another run, not the preset's reprinted
-    assert "not measured" not in candidate
+    outputs = [preset]
+    for flag in ("--warmup-restart", "--spare-channels"):
+        candidate = run_bench("time_to_bar.py", *args, flag)
+        assert f"with {flag}" in candidate and f"with {flag}" not in preset
+        assert "not measured" not in candidate
+        outputs.append(candidate)
+    run_dirs = {re.search(r"\(run (.+)\)", out).group(1) for out in outputs}
+    assert len(run_dirs) == 3  # another config: another run, not the preset's reprinted
+    assert re.search(r"^spare channels +dropped at 16 samples; kept \[.*\] of 20$", outputs[2], re.M)
+    assert "spare channels" not in preset
 
 
 def test_precision_speed_measures_both_bodies_of_each_experiment():

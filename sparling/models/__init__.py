@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from sparling.models.heads import (ChannelPointerConfig, ChannelPointerHead, CTC
                                    PaperHeadConfig, PointerHead, PointerHeadConfig, SetHead, SetHeadConfig,
                                    symbol_presence)
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
+from sparling.models.spare_channels import SpareChannelsConfig, channel_axes, select_along
 from sparling.models.vocabulary import Vocabulary
 from sparling.models.votes import ChannelVotes, VoteConfig
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
@@ -33,6 +34,7 @@ __all__ = [
     "CTCHeadConfig",
     "ChannelPointerConfig",
     "SecondHeadConfig",
+    "SpareChannelsConfig",
     "Vocabulary",
 ]
 
@@ -64,6 +66,7 @@ class ModelConfig:
     claims: ClaimConfig | None = None  # label-only repair of channels that carry no symbol (models/claims.py)
     votes: VoteConfig | None = None  # label-only loss asking each channel to mean one symbol (models/votes.py)
     second_head: SecondHeadConfig | None = None
+    spare_channels: SpareChannelsConfig | None = None  # extra channels early on, the best kept (models/spare_channels.py)
 
 
 def build_head(config: HeadConfig, num_motifs: int, symbols: Sequence[str]) -> nn.Module:
@@ -94,21 +97,71 @@ class SparlingModel(nn.Module):
         self.vocabulary = Vocabulary(symbols)
         self.max_output_length = max_output_length
         c = config.motif_net
+        channels = c.num_motifs + (config.spare_channels.count if config.spare_channels else 0)
+        if channels != c.num_motifs:
+            c = replace(c, num_motifs=channels)
         self.motif_net = ResidualMotifNet(c)
-        self.bottleneck = config.bottleneck.build(c.num_motifs, density, c.spatial_dims)
-        self.head = build_head(config.head, c.num_motifs, symbols)
-        self.claims = SymbolClaims(config.claims, c.num_motifs) if config.claims else None
-        self.votes = ChannelVotes(config.votes, c.num_motifs, tuple(symbols)) if config.votes else None
-        self.second_head = build_head(config.second_head.head, c.num_motifs, symbols) if config.second_head else None
+        self.bottleneck = config.bottleneck.build(channels, density, c.spatial_dims)
+        self.head = build_head(config.head, channels, symbols)
+        self.claims = SymbolClaims(config.claims, channels) if config.claims else None
+        self.votes = ChannelVotes(config.votes, channels, tuple(symbols)) if config.votes else None
+        self.second_head = build_head(config.second_head.head, channels, symbols) if config.second_head else None
+
+    @property
+    def channels(self) -> int:
+        """Motif channels now: ``num_motifs``, plus the spare ones until they are dropped."""
+        return self.motif_net.conv_out.out_channels
+
+    def _twin(self, config: ModelConfig, density: float, seed: int | None = None) -> SparlingModel:
+        """A model of the same symbols under ``config``, built without touching the global RNG."""
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            return SparlingModel(config, self.vocabulary.tokens[2:], self.max_output_length, density)
+
+    def _adopt_parts(self, other: SparlingModel) -> None:
+        """Take ``other``'s submodules (ĝ, bottleneck, heads, ...) in place of this model's own."""
+        device = next(self.parameters()).device
+        for name, module in other.named_children():
+            setattr(self, name, module.to(device).train(self.training))
+
+    @torch.no_grad()
+    def select_channels(self, keep: Sequence[int]) -> dict[str, int]:
+        """Drop the spare channels: keep channels ``keep`` (``num_motifs`` of them, in that order)
+        in ĝ, the bottleneck and the heads. Returns the axis of the channels in each state entry
+        that had them (for the optimizer's state, ``sparling.training``). The submodules are
+        replaced: an optimizer must be rebuilt."""
+        wanted = self.config.motif_net.num_motifs
+        if self.channels == wanted:
+            raise ValueError(f"the model already has its {wanted} channels: no spare ones to drop")
+        if len(keep) != wanted or len(set(keep)) != wanted or not all(0 <= k < self.channels for k in keep):
+            raise ValueError(f"keep must name {wanted} distinct channels of {self.channels}, got {list(keep)}")
+        smaller = self._twin(replace(self.config, spare_channels=None), self.density)
+        state = self.state_dict()
+        axes = channel_axes(state, smaller.state_dict())
+        smaller.load_state_dict({name: select_along(t, axes[name], keep) if name in axes else t
+                                 for name, t in state.items()})
+        self._adopt_parts(smaller)
+        return axes
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``; a state saved after the spare channels were dropped
+        drops them here first (which channels does not matter: the state replaces them)."""
+        saved = state_dict.get("motif_net.conv_out.weight")
+        if (self.config.spare_channels is not None and saved is not None and saved.shape[0] != self.channels
+                and saved.shape[0] == self.config.motif_net.num_motifs):
+            self.select_channels(range(saved.shape[0]))
+        return super().load_state_dict(state_dict, strict, assign)
 
     @torch.no_grad()
     def reinitialize(self, seed: int, density: float) -> None:
         """Replace every weight and buffer by those of this model freshly built under
         ``torch.manual_seed(seed)`` at ``density`` (the global RNG is left as it was)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            fresh = SparlingModel(self.config, self.vocabulary.tokens[2:], self.max_output_length, density)
-        self.load_state_dict(fresh.state_dict())
+        fresh = self._twin(self.config, density, seed)
+        if fresh.channels != self.channels:  # the spare channels were dropped: a fresh start has them again
+            self._adopt_parts(fresh)
+        else:
+            self.load_state_dict(fresh.state_dict())
 
     @property
     def density(self) -> float:
