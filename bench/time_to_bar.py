@@ -120,8 +120,8 @@ def main() -> None:
     args = parser.parse_args()
     root = args.store or Path(tempfile.mkdtemp(prefix="sparling-time-to-bar-"))
     store = RunStore(root)
+    chosen = next((c for c in CANDIDATES if getattr(args, c)), None)
     for name in ["digit_circle_mt"] + (["digit_circle_st"] if args.st else []):
-        chosen = next((c for c in CANDIDATES if getattr(args, c)), None)
         bench(name, args.preset, args.seed, args.n, store, args.device, chosen)
 
 

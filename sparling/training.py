@@ -229,15 +229,11 @@ def _drop_spare_channels(model: SparlingModel, optimizer: torch.optim.Optimizer,
     the new parameters whose moments are the old ones' at the kept channels."""
     names = [name for name, _ in model.named_parameters()]
     saved = optimizer.state_dict()
-    axes = model.select_channels(keep)
-    optimizer = _optimizer(model, config)
-    if [name for name, _ in model.named_parameters()] != names:
-        raise RuntimeError("dropping channels changed the model's parameters")
+    axes = model.select_channels(keep)  # same parameters, same order: the saved state's indices still hold
     for index, moments in saved["state"].items():
-        axis = axes.get(names[index])
-        if axis is not None:
-            moments.update({key: select_along(value, axis, keep) for key, value in moments.items()
-                            if torch.is_tensor(value) and value.ndim > axis and key != "step"})
+        if (axis := axes.get(names[index])) is not None:
+            moments.update({key: select_along(value, axis, keep) for key, value in moments.items() if key != "step"})
+    optimizer = _optimizer(model, config)
     optimizer.load_state_dict(saved)
     return optimizer
 

@@ -3,7 +3,9 @@ import os
 import pytest
 import torch
 
+import sparling.training
 from sparling.domains.latex_ocr import RENDER_CACHE_ENV
+from sparling.experiments import get_or_train
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -22,3 +24,25 @@ def no_render_cache_from_the_shell():
     yield
     if saved is not None:
         os.environ[RENDER_CACHE_ENV] = saved
+
+
+@pytest.fixture
+def interrupt_at_third_validation(monkeypatch):
+    """``interrupt(experiment, store)``: train ``experiment`` (seed 1) in ``store`` until a
+    KeyboardInterrupt at its third validation (its latest checkpoint is then the second's)."""
+
+    def interrupt(experiment, store) -> None:
+        real, calls = sparling.training.validation_accuracy, []
+
+        def validate(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(sparling.training, "validation_accuracy", validate)
+        with pytest.raises(KeyboardInterrupt):
+            get_or_train(experiment, 1, store, device="cpu", progress=False)
+        monkeypatch.undo()
+
+    return interrupt

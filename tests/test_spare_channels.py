@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import sparling.training
 from sparling.experiments import get_experiment, get_or_train, get_run, training_state
 from sparling.models import SpareChannelsConfig
 from sparling.models.spare_channels import channel_axes, paired_channels, select_along
@@ -123,20 +122,9 @@ def test_training_drops_the_spare_channels_at_their_validation(spare_run):
         with_spare().build_model(1).load_state_dict(spare_run.load_checkpoint(name)["model"])
 
 
-def test_a_run_interrupted_after_the_cut_resumes_bitwise_equal(spare_run, tmp_path, monkeypatch):
-    real, calls = sparling.training.validation_accuracy, []
-
-    def interrupt(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
+def test_a_run_interrupted_after_the_cut_resumes_bitwise_equal(spare_run, tmp_path, interrupt_at_third_validation):
     store = RunStore(tmp_path)
-    monkeypatch.setattr(sparling.training, "validation_accuracy", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        get_or_train(with_spare(), 1, store, device="cpu", progress=False)
-    monkeypatch.undo()
+    interrupt_at_third_validation(with_spare(), store)
     assert training_state(get_run(with_spare(), 1, store)).samples == SPARE.select_samples  # saved after the cut
     resumed = get_or_train(with_spare(), 1, store, device="cpu", progress=False)
     ours, theirs = resumed.load_checkpoint(LATEST), spare_run.load_checkpoint(LATEST)

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import sparling.experiments
-import sparling.training
 from sparling.annealing import grid_density
 from sparling.experiments import get_experiment, get_or_train, get_run, training_state
 from sparling.store import RunStore, _plain
@@ -91,26 +90,9 @@ def test_a_finished_run_is_not_trained_again(full_run, monkeypatch):
 # --- resume ----------------------------------------------------------------------------------------
 
 
-def interrupted_at_third_validation(experiment, store, monkeypatch) -> None:
-    """Train ``experiment`` (seed 1) in ``store`` until a KeyboardInterrupt at its third validation."""
-    real = sparling.training.validation_accuracy
-    calls = []
-
-    def interrupt(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sparling.training, "validation_accuracy", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        get_or_train(experiment, 1, store, device="cpu", progress=False)
-    monkeypatch.undo()
-
-
-def test_interrupted_run_resumes_bitwise_equal(full_run, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_bitwise_equal(full_run, tmp_path, interrupt_at_third_validation):
     store = RunStore(tmp_path)
-    interrupted_at_third_validation(EXPERIMENT, store, monkeypatch)
+    interrupt_at_third_validation(EXPERIMENT, store)
 
     run = get_run(EXPERIMENT, 1, store)
     assert not run.is_complete
@@ -223,9 +205,9 @@ def test_a_restart_trains_the_run_of_the_next_initialisation(restarted_run, full
                            full_run.load_checkpoint(LATEST)["model"]["motif_net.conv_in.weight"])  # the first attempt's
 
 
-def test_a_run_interrupted_after_its_restart_resumes_bitwise_equal(restarted_run, tmp_path, monkeypatch):
+def test_a_run_interrupted_after_its_restart_resumes_bitwise_equal(restarted_run, tmp_path, interrupt_at_third_validation):
     store = RunStore(tmp_path)
-    interrupted_at_third_validation(restarted_experiment(), store, monkeypatch)  # 1: the restart, 2: attempt 2 at 8
+    interrupt_at_third_validation(restarted_experiment(), store)  # 1: the restart, 2: attempt 2 at 8
     interrupted = training_state(get_run(restarted_experiment(), 1, store))
     assert (interrupted.samples, len(interrupted.restarts)) == (8, 1)
     resumed = get_or_train(restarted_experiment(), 1, store, device="cpu", progress=False)

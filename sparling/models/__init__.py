@@ -96,10 +96,8 @@ class SparlingModel(nn.Module):
         self.config = config
         self.vocabulary = Vocabulary(symbols)
         self.max_output_length = max_output_length
-        c = config.motif_net
-        channels = c.num_motifs + (config.spare_channels.count if config.spare_channels else 0)
-        if channels != c.num_motifs:
-            c = replace(c, num_motifs=channels)
+        channels = config.motif_net.num_motifs + (config.spare_channels.count if config.spare_channels else 0)
+        c = replace(config.motif_net, num_motifs=channels)
         self.motif_net = ResidualMotifNet(c)
         self.bottleneck = config.bottleneck.build(channels, density, c.spatial_dims)
         self.head = build_head(config.head, channels, symbols)
@@ -148,8 +146,7 @@ class SparlingModel(nn.Module):
         """``nn.Module.load_state_dict``; a state saved after the spare channels were dropped
         drops them here first (which channels does not matter: the state replaces them)."""
         saved = state_dict.get("motif_net.conv_out.weight")
-        if (self.config.spare_channels is not None and saved is not None and saved.shape[0] != self.channels
-                and saved.shape[0] == self.config.motif_net.num_motifs):
+        if saved is not None and self.channels != saved.shape[0] == self.config.motif_net.num_motifs:
             self.select_channels(range(saved.shape[0]))
         return super().load_state_dict(state_dict, strict, assign)
 
