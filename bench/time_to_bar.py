@@ -7,9 +7,10 @@ samples, optimizer steps and densities passed, and FPE / FNE / CE / E2EE at the 
 preset (bench/TRIALS.md): the first 20,480 training images hold 1-2 digits, and a run whose
 channels duplicate at 30,720 samples starts again from a fresh initialisation (up to 3 times).
 ``--spare-channels`` trains the candidate of 2026-12-06: the same warm-up, and ĝ with 10 spare
-channels until 30,720 samples, when the 10 channels paired with the digits are kept.
+channels until 30,720 samples (``--select-at V``: until the V-th validation, default 6), when the
+10 channels paired with the digits are kept.
 
-    python bench/time_to_bar.py [--st] [--warmup-restart | --spare-channels] [--seed 1] [--n 10000] [--store DIR] [--preset cpu]
+    python bench/time_to_bar.py [--st] [--warmup-restart | --spare-channels [--select-at 6]] [--seed 1] [--n 10000] [--store DIR] [--preset cpu]
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ def warmup_restart(experiment: Experiment) -> Experiment:
     return replace(small_scene_warmup(experiment), training=replace(experiment.training, restart=RestartConfig()))
 
 
-def spare_channels(experiment: Experiment) -> Experiment:
-    """``experiment`` with the small-scene warm-up and 10 spare channels until its 6th validation
-    (30,720 samples at preset cpu; the 2nd at smoke, whose run has 4)."""
-    validations = 2 if experiment.preset == "smoke" else 6
+def spare_channels(experiment: Experiment, validations: int = 6) -> Experiment:
+    """``experiment`` with the small-scene warm-up and 10 spare channels until its ``validations``-th
+    validation (6: 30,720 samples at preset cpu; at smoke, whose run has 4, the 2nd at most)."""
+    if experiment.preset == "smoke":
+        validations = min(validations, 2)
     spare = SpareChannelsConfig(count=10, select_samples=validations * experiment.training.val_every)
     experiment = small_scene_warmup(experiment)
     return replace(experiment, model=replace(experiment.model, spare_channels=spare))
@@ -51,9 +53,12 @@ def spare_channels(experiment: Experiment) -> Experiment:
 CANDIDATES = {"warmup_restart": warmup_restart, "spare_channels": spare_channels}
 
 
-def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str, candidate: str | None = None) -> None:
+def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: str,
+          candidate: str | None = None, select_at: int = 6) -> None:
     experiment = get_experiment(name, preset)
-    if candidate:
+    if candidate == "spare_channels":
+        experiment = spare_channels(experiment, select_at)
+    elif candidate:
         experiment = CANDIDATES[candidate](experiment)
     trained_before = get_run(experiment, seed, store).is_complete  # --store with a finished run: reprint it
     started = time.perf_counter()
@@ -62,6 +67,8 @@ def bench(name: str, preset: str, seed: int, n: int, store: RunStore, device: st
     state = training_state(run)
     summary = training_summary(state, experiment.training)
     flag = f" with --{candidate.replace('_', '-')}" if candidate else ""
+    if candidate == "spare_channels" and select_at != 6:
+        flag += f" --select-at {select_at}"
     print(f"\n== {name} at preset {preset}{flag}, seed {seed}  (run {run.path})")
     if trained_before:
         print("wall time          not measured: the run was in the store "
@@ -112,17 +119,21 @@ def main() -> None:
     candidate = parser.add_mutually_exclusive_group()
     candidate.add_argument("--warmup-restart", action="store_true", help="train the 2026-12-05 candidate, not the preset")
     candidate.add_argument("--spare-channels", action="store_true", help="train the 2026-12-06 candidate, not the preset")
+    parser.add_argument("--select-at", type=int, default=6, metavar="V",
+                        help="with --spare-channels: cut the spare channels at the V-th validation (default 6)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--store", type=Path, help="run store folder (default: a fresh temporary one)")
     args = parser.parse_args()
+    if args.select_at < 1:
+        parser.error(f"--select-at must be a validation number >= 1, got {args.select_at}")
     root = args.store or Path(tempfile.mkdtemp(prefix="sparling-time-to-bar-"))
     store = RunStore(root)
     chosen = next((c for c in CANDIDATES if getattr(args, c)), None)
     for name in ["digit_circle_mt"] + (["digit_circle_st"] if args.st else []):
-        bench(name, args.preset, args.seed, args.n, store, args.device, chosen)
+        bench(name, args.preset, args.seed, args.n, store, args.device, chosen, args.select_at)
 
 
 if __name__ == "__main__":

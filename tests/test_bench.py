@@ -40,10 +40,21 @@ def test_time_to_bar_trains_each_candidate_in_a_run_of_its_own(tmp_path):
         assert f"with {flag}" in candidate and f"with {flag}" not in preset
         assert "not measured" not in candidate
         outputs.append(candidate)
+    earlier_cut = run_bench("time_to_bar.py", *args, "--spare-channels", "--select-at", "1")
+    assert "with --spare-channels --select-at 1" in earlier_cut
+    outputs.append(earlier_cut)
     run_dirs = {re.search(r"\(run (.+)\)", out).group(1) for out in outputs}
-    assert len(run_dirs) == 3  # another config: another run, not the preset's reprinted
+    assert len(run_dirs) == 4  # another config: another run, not the preset's reprinted
     assert re.search(r"^spare channels +dropped at 16 samples; kept \[.*\] of 20$", outputs[2], re.M)
+    assert re.search(r"^spare channels +dropped at 8 samples; kept \[.*\] of 20$", outputs[3], re.M)
     assert "spare channels" not in preset
+
+
+def test_time_to_bar_refuses_a_cut_before_the_first_validation(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCH / "time_to_bar.py"), "--spare-channels", "--select-at", "0",
+                           "--store", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--select-at must be a validation number >= 1, got 0" in done.stderr
+    assert not any(tmp_path.iterdir())  # refused before any work
 
 
 def test_precision_speed_measures_both_bodies_of_each_experiment():
