@@ -27,20 +27,31 @@ def no_render_cache_from_the_shell():
 
 
 @pytest.fixture
-def interrupt_at_third_validation(monkeypatch):
-    """``interrupt(experiment, store)``: train ``experiment`` (seed 1) in ``store`` until a
-    KeyboardInterrupt at its third validation (its latest checkpoint is then the second's)."""
+def interrupt_at_validation(monkeypatch):
+    """``arm(k)``: from now on, the k-th validation of training raises KeyboardInterrupt
+    (``monkeypatch.undo()`` disarms it)."""
 
-    def interrupt(experiment, store) -> None:
+    def arm(k: int) -> None:
         real, calls = sparling.training.validation_accuracy, []
 
         def validate(*args, **kwargs):
             calls.append(1)
-            if len(calls) == 3:
+            if len(calls) == k:
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
         monkeypatch.setattr(sparling.training, "validation_accuracy", validate)
+
+    return arm
+
+
+@pytest.fixture
+def interrupt_at_third_validation(interrupt_at_validation, monkeypatch):
+    """``interrupt(experiment, store)``: train ``experiment`` (seed 1) in ``store`` until a
+    KeyboardInterrupt at its third validation (its latest checkpoint is then the second's)."""
+
+    def interrupt(experiment, store) -> None:
+        interrupt_at_validation(3)
         with pytest.raises(KeyboardInterrupt):
             get_or_train(experiment, 1, store, device="cpu", progress=False)
         monkeypatch.undo()

@@ -242,18 +242,8 @@ def test_help_exits_0(capsys):
         assert command in out
 
 
-def test_interrupted_training_says_how_to_resume_and_resumes(empty_store, capsys, monkeypatch):
-    import sparling.training
-
-    real, calls = sparling.training.validation_accuracy, []
-
-    def interrupt_at_second_validation(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sparling.training, "validation_accuracy", interrupt_at_second_validation)
+def test_interrupted_training_says_how_to_resume_and_resumes(empty_store, capsys, monkeypatch, interrupt_at_validation):
+    interrupt_at_validation(2)
     assert cli.main(TRAIN) == 130
     assert "resume" in capsys.readouterr().err
     run = smoke_run(empty_store)
