@@ -12,8 +12,12 @@ field, channels), bottleneck, density grid, stopping density δ_min and metrics 
   where the CPU computes bf16 natively, else fp32 (``cpu_bf16_body``), the pointer head
   (``PointerHeadConfig``, per-channel tokens), batch 32, AdamW 2e-3 with warm-up and clipping,
   validation on 1,024 samples every 5,120, and the annealing rule with target 0 → one grid
-  step per validation while accuracy holds (≈ 33 × 5,120 samples to the bar).
-- ``smoke``: a few dozen samples, an annealer that fires at every validation; for CI.
+  step per validation while accuracy holds (≈ 33 × 5,120 samples to the bar). Its train
+  streams open with 20,480 images of 1–2 digits, and ĝ has 10 spare channels until the 3rd
+  validation, when the 10 paired with the digits are kept (``SpareChannelsConfig``;
+  bench/TRIALS.md has the trials that led there).
+- ``smoke``: a few dozen samples, an annealer that fires at every validation, the cpu
+  preset's warm-up and spare channels in miniature; for CI.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from sparling.domains.digit_circle import DigitCircleConfig
 from sparling.domains.latex_ocr import PAPER_MEAN_RENDERED_SYMBOLS, LatexOCRConfig
 from sparling.domains.toy import ToySequenceConfig
 from sparling.metrics import CEMethod
-from sparling.models import CTCHeadConfig, ModelConfig, MotifNetConfig, PaperHeadConfig, PointerHeadConfig, SparlingModel
+from sparling.models import (CTCHeadConfig, ModelConfig, MotifNetConfig, PaperHeadConfig, PointerHeadConfig,
+                             SpareChannelsConfig, SparlingModel)
 from sparling.models.motif_net import cpu_computes_bf16
 from sparling.presets import PRESETS, check_preset
 from sparling.sparsity import SparlingConfig
@@ -109,20 +114,28 @@ def cpu_bf16_body() -> bool:
     return forced == "1"
 
 
-def _paper(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
+PresetParts = tuple[DigitCircleConfig, ModelConfig, TrainingConfig, tuple[int, ...]]
+
+
+def _paper(per_channel: bool) -> PresetParts:
     model = ModelConfig(MotifNetConfig(hidden=64), SparlingConfig(per_channel=per_channel), PaperHeadConfig())
     training = TrainingConfig(stop_density=DIGIT_CIRCLE_MIN_DENSITY)
-    return model, training, tuple(range(1, 10))
+    return DigitCircleConfig(), model, training, tuple(range(1, 10))
 
 
-def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
+def _cpu(per_channel: bool) -> PresetParts:
     # One token per channel (its strongest pixel): each digit occurs at most once per image, so one
     # suffices, and a channel that carries two digits cannot show both to the head (it must split
     # them). The head passes gradient to those pixels only, so a digit that no channel's peak lands
-    # on early gets no features in ĝ and is lost at the bar (MT seeds 1-3 each lose one on
-    # 2026-12-01). bench/TRIALS.md keeps the trials against that, none adopted.
+    # on early gets no features in ĝ and is lost at the bar (MT seeds 1-3 each lost one on
+    # 2026-12-01). Against that (bench/TRIALS.md): the first 20,480 training images hold 1-2
+    # digits, so each digit is often alone with a channel's peak, and ĝ starts with 10 spare
+    # channels, the 10 best paired with the digits kept at the 3rd validation (15,360 samples),
+    # so two channels settling on one digit cost nothing.
+    domain = DigitCircleConfig(warmup_samples=20_480, warmup_max_syms=2)
     model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=cpu_bf16_body()), SparlingConfig(per_channel=per_channel),
-                        PointerHeadConfig(per_channel_tokens=1))
+                        PointerHeadConfig(per_channel_tokens=1),
+                        spare_channels=SpareChannelsConfig(count=10, select_samples=3 * 5120))
     training = TrainingConfig(
         batch_size=32, learning_rate=2e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=6400, grad_clip=1.0,
         max_samples=400_000, val_every=5120, val_samples=1024, val_batch_size=256,
@@ -136,13 +149,16 @@ def _cpu(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...
         final_phase_samples=51_200,
     )
     # three seeds: whether a seed's channels leave a digit uncarried, and which, is the path's luck
-    return model, training, (1, 2, 3)
+    return domain, model, training, (1, 2, 3)
 
 
-def _smoke(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, ...]]:
+def _smoke(per_channel: bool) -> PresetParts:
+    # the cpu preset's curriculum in miniature: 8 warm-up images, spare channels cut at the 2nd validation
+    domain = DigitCircleConfig(warmup_samples=8, warmup_max_syms=2)
     model = ModelConfig(
         MotifNetConfig(hidden=4), SparlingConfig(per_channel=per_channel),
         PointerHeadConfig(tokens=8, d_model=16, heads=2, feedforward=32, fourier_features=2, centred_fourier_features=2),
+        spare_channels=SpareChannelsConfig(count=10, select_samples=16),
     )
     # The target starts at 0 and decays fast, so the annealer fires at every validation:
     # 4 validations take δ from 0.5 to 0.5·0.75⁴, which is below the stopping density.
@@ -151,18 +167,18 @@ def _smoke(per_channel: bool) -> tuple[ModelConfig, TrainingConfig, tuple[int, .
         stop_density=grid_density(3) * 0.99,
         annealing=AnnealingConfig(initial_target=0.0, min_target=-1.0, target_decay_per_sample=1.0),
     )
-    return model, training, (1, 2)
+    return domain, model, training, (1, 2)
 
 
-_PRESET_BUILDERS: dict[str, Callable[[bool], tuple[ModelConfig, TrainingConfig, tuple[int, ...]]]] = {
+_PRESET_BUILDERS: dict[str, Callable[[bool], PresetParts]] = {
     "smoke": _smoke, "cpu": _cpu, "paper": _paper,
 }
 
 
 def _digit_circle(name: str, per_channel: bool) -> Callable[[str], Experiment]:
     def build(preset: str) -> Experiment:
-        model, training, seeds = _PRESET_BUILDERS[preset](per_channel)
-        return Experiment(name, preset, DigitCircleConfig(), model, training, "hungarian", seeds)
+        domain, model, training, seeds = _PRESET_BUILDERS[preset](per_channel)
+        return Experiment(name, preset, domain, model, training, "hungarian", seeds)
     return build
 
 

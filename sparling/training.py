@@ -21,6 +21,7 @@ other, and then starts the run again from a fresh initialisation (see there). A 
 channels (``ModelConfig.spare_channels``) drops them at the validation at ``select_samples``,
 keeping the channels paired with the output symbols on the validation inputs
 (``sparling.models.spare_channels``); the optimizer keeps its moments for the kept channels.
+Until then the density holds, so no phase checkpoint has spare channels.
 """
 
 from __future__ import annotations
@@ -354,6 +355,9 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                 new_density = annealer.update(state.density, state.samples, accuracy)
                 if config.hold_density:
                     new_density = max(new_density, config.hold_density)
+                if spare is not None and state.samples < spare.select_samples:
+                    # no phase closes with spare channels: every phase checkpoint has the configured ĝ
+                    new_density = state.density
                 if (config.final_phase_samples and new_density < config.stop_density
                         and state.samples - _phase_start(state.history, state.density) < config.final_phase_samples):
                     new_density = state.density  # the last phase (the bar) is not over yet

@@ -71,8 +71,10 @@ def test_train_prints_where_and_summary(trained):
     run = smoke_run(root)
     assert run.is_complete
     assert str(run.path) in out
-    assert re.search(r"samples:\s+32\b", out)
-    assert re.search(r"optimizer steps:\s+8\b", out)
+    # the density holds until the spare channels are cut at the 2nd validation (16 samples), then steps at each
+    assert re.search(r"^seed 1: kept channels \[[\d, ]+\] of 20 at 16 samples$", out, re.M)
+    assert re.search(r"samples:\s+40\b", out)
+    assert re.search(r"optimizer steps:\s+10\b", out)
     assert re.search(r"wall time:\s+\S+s", out)
     assert f"final density:    {density_key(grid_density(4))}" in out
     assert re.search(r"densities passed:\s+4\b", out)
@@ -251,5 +253,5 @@ def test_interrupted_training_says_how_to_resume_and_resumes(empty_store, capsys
     monkeypatch.undo()
     monkeypatch.setenv("SPARLING_STORE", str(empty_store))
     assert cli.main(TRAIN) == 0
-    assert re.search(r"samples:\s+32\b", capsys.readouterr().out)
+    assert re.search(r"samples:\s+40\b", capsys.readouterr().out)
     assert run.is_complete

@@ -20,6 +20,7 @@ from sparling.experiments import (
     get_or_train,
     get_run,
 )
+from sparling.domains.digit_circle import DigitCircleConfig
 from sparling.models.motif_net import ResidualMotifNet
 from sparling.presets import PRESETS
 from sparling.sparsity import SparlingConfig, SpatialSparsity
@@ -262,7 +263,25 @@ def test_run_keys_of_stored_runs_survive_new_optional_config_fields(tmp_path, mo
     monkeypatch.setenv(CPU_BF16_ENV, "1")
     stored = {"digit_circle_mt": "1-f3344749b1fe1f7b", "digit_circle_st": "1-bc625d0f4686f9b1"}
     for name, key in stored.items():
-        assert get_run(get_experiment(name, "cpu"), 1, RunStore(tmp_path)).path.name == key, name
+        # the preset as it was before the warm-up and the spare channels (2026-12-07)
+        before = get_experiment(name, "cpu")
+        before = replace(before, domain=DigitCircleConfig(), model=replace(before.model, spare_channels=None))
+        assert get_run(before, 1, RunStore(tmp_path)).path.name == key, name
+    # the preset since: seed 1 trained by bench/time_to_bar.py --spare-channels --select-at 3 at commit 1d60a30
+    assert get_run(get_experiment("digit_circle_mt", "cpu"), 1, RunStore(tmp_path)).path.name == "1-d6412d6f98fcb762"
+
+
+def test_cpu_preset_warms_up_on_small_scenes_and_cuts_spare_channels_at_its_third_validation():
+    for name in ("digit_circle_mt", "digit_circle_st"):
+        cpu, paper, smoke = (get_experiment(name, preset) for preset in ("cpu", "paper", "smoke"))
+        assert (cpu.domain.warmup_samples, cpu.domain.warmup_max_syms) == (20_480, 2)
+        spare = cpu.model.spare_channels
+        assert spare.count == cpu.model.motif_net.num_motifs == 10
+        assert spare.select_samples == 3 * cpu.training.val_every
+        assert smoke.model.spare_channels.select_samples == 2 * smoke.training.val_every
+        assert smoke.training.max_samples > smoke.model.spare_channels.select_samples  # the smoke run reaches the cut
+        # the paper preset is the authors': no curriculum, no spare channels
+        assert paper.domain == DigitCircleConfig() and paper.model.spare_channels is None
 
 
 # --- the cpu presets' body precision follows the CPU -----------------------------------------------

@@ -115,8 +115,10 @@ def test_training_drops_the_spare_channels_at_their_validation(spare_run):
     assert len(kept[0]["kept_channels"]) == 10 and len(set(kept[0]["kept_channels"])) == 10
     channels = {name: spare_run.load_checkpoint(name)["model"]["motif_net.conv_out.weight"].shape[0]
                 for name in spare_run.checkpoint_names()}
-    assert channels[LATEST] == 10
-    assert sorted(channels.values()) == [10, 10, 10, 10, 13]  # latest and 3 phases; the first phase ended before the cut
+    # the density held until the cut, so no phase closed with spare channels: latest and 4 phases, all cut
+    assert [h["density"] for h in history[:2]] == [SMOKE.training.initial_density] * 2
+    assert [h["samples"] for h in history][:2] == [SPARE.select_samples // 2, SPARE.select_samples]
+    assert list(channels.values()) == [10] * 5
     # every checkpoint loads into a freshly built model of the experiment
     for name in spare_run.checkpoint_names():
         with_spare().build_model(1).load_state_dict(spare_run.load_checkpoint(name)["model"])
