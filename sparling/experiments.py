@@ -133,9 +133,6 @@ def _cpu(per_channel: bool) -> PresetParts:
     # channels, the 10 best paired with the digits kept at the 3rd validation (15,360 samples),
     # so two channels settling on one digit cost nothing.
     domain = DigitCircleConfig(warmup_samples=20_480, warmup_max_syms=2)
-    model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=cpu_bf16_body()), SparlingConfig(per_channel=per_channel),
-                        PointerHeadConfig(per_channel_tokens=1),
-                        spare_channels=SpareChannelsConfig(count=10, select_samples=3 * 5120))
     training = TrainingConfig(
         batch_size=32, learning_rate=2e-3, adam_beta2=0.98, weight_decay=0.01, warmup_samples=6400, grad_clip=1.0,
         max_samples=400_000, val_every=5120, val_samples=1024, val_batch_size=256,
@@ -148,6 +145,9 @@ def _cpu(per_channel: bool) -> PresetParts:
         annealing=AnnealingConfig(initial_target=0.0, target_decay_per_sample=6e-6),
         final_phase_samples=51_200,
     )
+    model = ModelConfig(MotifNetConfig(hidden=16, bf16_body=cpu_bf16_body()), SparlingConfig(per_channel=per_channel),
+                        PointerHeadConfig(per_channel_tokens=1),
+                        spare_channels=SpareChannelsConfig(count=10, select_samples=3 * training.val_every))
     # three seeds: whether a seed's channels leave a digit uncarried, and which, is the path's luck
     return domain, model, training, (1, 2, 3)
 
@@ -155,17 +155,17 @@ def _cpu(per_channel: bool) -> PresetParts:
 def _smoke(per_channel: bool) -> PresetParts:
     # the cpu preset's curriculum in miniature: 8 warm-up images, spare channels cut at the 2nd validation
     domain = DigitCircleConfig(warmup_samples=8, warmup_max_syms=2)
-    model = ModelConfig(
-        MotifNetConfig(hidden=4), SparlingConfig(per_channel=per_channel),
-        PointerHeadConfig(tokens=8, d_model=16, heads=2, feedforward=32, fourier_features=2, centred_fourier_features=2),
-        spare_channels=SpareChannelsConfig(count=10, select_samples=16),
-    )
     # The target starts at 0 and decays fast, so the annealer fires at every validation:
     # 4 validations take δ from 0.5 to 0.5·0.75⁴, which is below the stopping density.
     training = TrainingConfig(
         batch_size=4, learning_rate=1e-3, max_samples=64, val_every=8, val_samples=8, val_batch_size=8,
         stop_density=grid_density(3) * 0.99,
         annealing=AnnealingConfig(initial_target=0.0, min_target=-1.0, target_decay_per_sample=1.0),
+    )
+    model = ModelConfig(
+        MotifNetConfig(hidden=4), SparlingConfig(per_channel=per_channel),
+        PointerHeadConfig(tokens=8, d_model=16, heads=2, feedforward=32, fourier_features=2, centred_fourier_features=2),
+        spare_channels=SpareChannelsConfig(count=10, select_samples=2 * training.val_every),
     )
     return domain, model, training, (1, 2)
 
