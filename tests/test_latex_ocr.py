@@ -284,10 +284,26 @@ def test_render_cache_from_the_environment(tmp_path, monkeypatch):
     (dict(width=3.0), "width must be an int"), (dict(dpi=True), "dpi must be an int"),
     (dict(font_size_pt=-1), "font_size_pt"), (dict(noise=float("nan")), "noise must be finite"),
     (dict(ink_coverage="0.2"), "ink_coverage must be a number"),
+    (dict(warmup_samples=10), "warmup"), (dict(warmup_maximal_length=3), "warmup"),
+    (dict(warmup_samples=0, warmup_maximal_length=3), "warmup_samples"),
+    (dict(warmup_samples=10, warmup_maximal_length=31), "warmup_maximal_length"),
 ])
 def test_config_validation(bad, match):
     with pytest.raises(ValueError, match=match):
         LatexOCRConfig(**bad)
+
+
+def test_warmup_changes_only_the_first_train_samples(domain):
+    warm = LatexOCRDomain(LatexOCRConfig(warmup_samples=30, warmup_maximal_length=3))
+    lengths = [len(warm.sample_at(2, i).y) for i in range(30)]
+    assert max(lengths) <= 3 and set(lengths) == {1, 2, 3}
+    assert max(len(warm.sample_at(2, i).y) for i in range(30, 60)) > 3  # the plain stream again
+    for split, index in [(2, 30), (2, 41), (-1, 0), (TEST_SPLIT, 5)]:  # after the warm-up, validation, test
+        a, b = warm.sample_at(split, index), domain.sample_at(split, index)
+        assert np.array_equal(a.x, b.x) and a.y == b.y
+    short = warm.sample_at(2, 4)
+    assert np.array_equal(short.x, warm.sample_at(2, 4).x)
+    assert len(short.motifs) == len(rendered_symbol_tokens(short.y))
 
 
 # --------------------------------------------------------------------------- single characters

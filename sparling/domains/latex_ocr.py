@@ -532,6 +532,10 @@ class LatexOCRConfig:
     ``motif_coverage``: a glyph's footprint is the box of the pixels it covers more than this
     (the paper's colour mask is saturation > 0.1, i.e. coverage 0.1), padded by ``motif_pad``.
     ``subsamples``: sample lines per pixel row when rasterising (coverage is exact along rows).
+    ``warmup_samples``, ``warmup_maximal_length`` (set both or neither): a curriculum of the
+    train streams only (split seeds >= 0): their first ``warmup_samples`` expressions have
+    ``minimal_length``..``warmup_maximal_length`` tokens. Validation and test streams never
+    change. Off (None) by default, which keeps the run keys of configs without it.
     Caching is a property of the domain object, not of the config (it changes no pixel).
     """
 
@@ -547,6 +551,8 @@ class LatexOCRConfig:
     motif_coverage: float = 0.1
     motif_pad: int = 2
     subsamples: int = 8
+    warmup_samples: int | None = None
+    warmup_maximal_length: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("height", "width", "dpi", "minimal_length", "maximal_length", "motif_pad", "subsamples"):
@@ -571,6 +577,17 @@ class LatexOCRConfig:
             raise ValueError("motif_coverage must be <= ink_coverage (a footprint must hold all its ink)")
         if self.motif_pad < 0 or self.subsamples < 1:
             raise ValueError("motif_pad must be >= 0 and subsamples >= 1")
+        if (self.warmup_samples is None) != (self.warmup_maximal_length is None):
+            raise ValueError("warmup_samples and warmup_maximal_length are set together (or neither), got "
+                             f"{self.warmup_samples!r} and {self.warmup_maximal_length!r}")
+        if self.warmup_samples is not None:
+            check_int("warmup_samples", self.warmup_samples)
+            check_int("warmup_maximal_length", self.warmup_maximal_length)
+            if self.warmup_samples < 1:
+                raise ValueError(f"warmup_samples must be >= 1 (None: no warm-up), got {self.warmup_samples}")
+            if not self.minimal_length <= self.warmup_maximal_length <= self.maximal_length:
+                raise ValueError(f"warmup_maximal_length must be in [minimal_length={self.minimal_length}, "
+                                 f"maximal_length={self.maximal_length}], got {self.warmup_maximal_length}")
 
     @property
     def mathtext_size_pt(self) -> float:
@@ -712,9 +729,11 @@ class LatexOCRDomain(BaseDomain):
     def __repr__(self) -> str:
         return f"LatexOCRDomain({self.config!r})"
 
-    def tokens(self, rng: np.random.RandomState) -> tuple[str, ...]:
-        """The token sequence (consumes ``rng`` exactly as the original rejection sampler)."""
-        return rejection_sample(rng, self.config.minimal_length, self.config.maximal_length)
+    def tokens(self, rng: np.random.RandomState, maximal_length: int | None = None) -> tuple[str, ...]:
+        """The token sequence (consumes ``rng`` exactly as the original rejection sampler);
+        ``maximal_length`` defaults to the config's."""
+        longest = self.config.maximal_length if maximal_length is None else maximal_length
+        return rejection_sample(rng, self.config.minimal_length, longest)
 
     def render(self, tokens: Sequence[str], with_symbol_ink: bool = False) -> Rendering:
         """Clean render of a token sequence (bypasses the caches)."""
@@ -752,10 +771,19 @@ class LatexOCRDomain(BaseDomain):
                     self._cache.popitem(last=False)
         return value
 
-    def sample(self, rng: np.random.RandomState) -> Sample:
-        """Tokens (rejection sampling), the clean render, then noise drawn from ``rng``:
-        x = float32, 1.0 = white, 0.0 = ink or noise (``noise`` of the pixels forced to 0)."""
-        tokens = self.tokens(rng)
+    def sample_at(self, split_seed: int, index: int) -> Sample:
+        """Sample ``index`` of split ``split_seed``; inside the train streams' warm-up (see
+        ``LatexOCRConfig.warmup_samples``) of at most warmup_maximal_length tokens."""
+        c = self.config
+        if c.warmup_samples is not None and split_seed >= 0 and index < c.warmup_samples:
+            return self.sample(self._rng_at(split_seed, index), maximal_length=c.warmup_maximal_length)
+        return super().sample_at(split_seed, index)
+
+    def sample(self, rng: np.random.RandomState, maximal_length: int | None = None) -> Sample:
+        """Tokens (rejection sampling, at most ``maximal_length``, default the config's), the
+        clean render, then noise drawn from ``rng``: x = float32, 1.0 = white, 0.0 = ink or
+        noise (``noise`` of the pixels forced to 0)."""
+        tokens = self.tokens(rng, maximal_length)
         ink, motifs = self.clean(tokens)
         white = ~ink
         if self.config.noise > 0:
