@@ -14,7 +14,9 @@ or after ``max_samples``.
 (the bar): the weights evaluated at the bar get that much training there. Two options serve the
 theorem's experiments: ``hold_density`` stops the annealing there (a step that would go below it
 lands exactly on it, and the density then stays), and ``snapshot_every`` also saves the weights
-every that many samples (``snapshot-<samples>``).
+every that many samples (``snapshot-<samples>``). ``near_bar`` (``NearBarPhasesConfig``) makes
+each phase within a few grid steps of the bar last at least a given number of samples, so that a
+schedule can move fast through the dense phases and slowly where the code has to become pure.
 
 ``restart`` (``RestartConfig``) looks once, early, for two motif channels that duplicate each
 other, and then starts the run again from a fresh initialisation (see there). A model with spare
@@ -34,7 +36,7 @@ from typing import Protocol
 import torch
 from tqdm.auto import tqdm
 
-from sparling.annealing import AnnealingConfig, DensityAnnealer, density_key
+from sparling.annealing import AnnealingConfig, DensityAnnealer, bar_density, density_key, steps_above_bar
 from sparling.domains import VALIDATION_SPLIT, Domain
 from sparling.models import SparlingModel
 from sparling.models.claims import correlation
@@ -97,6 +99,27 @@ def most_correlated_channels(channel_max: torch.Tensor) -> tuple[int, int, float
 
 
 @dataclass(frozen=True)
+class NearBarPhasesConfig:
+    """Every density within ``steps`` grid steps above the bar (the smallest grid density ≥
+    ``TrainingConfig.stop_density``; the bar itself excluded, ``final_phase_samples`` covers it)
+    trains for at least ``samples`` samples before the annealer may move on."""
+
+    steps: int
+    samples: int
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+
+    def holds(self, density: float, stop_density: float, trained_at_density: int) -> bool:
+        """Whether a phase at ``density`` that has trained ``trained_at_density`` samples must go on."""
+        near = steps_above_bar(stop_density, self.steps)
+        return bar_density(stop_density) < density <= near * (1 + 1e-9) and trained_at_density < self.samples
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """Units: samples (not optimizer steps). Defaults are the paper's DigitCircle run (§2.3, §5)."""
 
@@ -117,6 +140,7 @@ class TrainingConfig:
     final_phase_samples: int | None = None  # train at least this many samples at the last density ≥ stop_density
     snapshot_every: int | None = None  # also save the weights every this many samples
     restart: RestartConfig | None = None  # start again from a fresh initialisation on an early duplicate channel
+    near_bar: NearBarPhasesConfig | None = None  # the phases just above the bar each last at least this long
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_samples", "val_every", "val_samples", "val_batch_size"):
@@ -132,6 +156,8 @@ class TrainingConfig:
             raise ValueError(f"hold_density must be in (0, initial_density], got {self.hold_density}")
         if self.final_phase_samples is not None and self.final_phase_samples < 1:
             raise ValueError(f"final_phase_samples must be >= 1, got {self.final_phase_samples}")
+        if self.near_bar is not None and not 0 < self.stop_density <= self.initial_density:
+            raise ValueError(f"near_bar needs a stop_density in (0, initial_density], got {self.stop_density}")
         if self.snapshot_every is not None and (self.snapshot_every < 1 or self.snapshot_every % self.batch_size):
             raise ValueError(f"snapshot_every ({self.snapshot_every}) must be a positive multiple of batch_size")
         if self.restart is not None and self.restart.check_samples % self.val_every:
@@ -361,6 +387,9 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                 if (config.final_phase_samples and new_density < config.stop_density
                         and state.samples - _phase_start(state.history, state.density) < config.final_phase_samples):
                     new_density = state.density  # the last phase (the bar) is not over yet
+                if (config.near_bar is not None and new_density != state.density and config.near_bar.holds(
+                        state.density, config.stop_density, state.samples - _phase_start(state.history, state.density))):
+                    new_density = state.density  # a phase near the bar is not over yet
                 state.wall_seconds = time.perf_counter() - started
                 state.history.append({
                     "samples": state.samples, "density": state.density, "accuracy": accuracy,

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 import sparling.experiments
-from sparling.annealing import grid_density
+from sparling.annealing import bar_density, grid_density, grid_index
 from sparling.experiments import get_experiment, get_or_train, get_run, training_state
 from sparling.store import RunStore, _plain
 from sparling.training import (
     LATEST,
+    NearBarPhasesConfig,
     RestartConfig,
     TrainingConfig,
     most_correlated_channels,
@@ -87,6 +88,37 @@ def test_a_finished_run_is_not_trained_again(full_run, monkeypatch):
     monkeypatch.setattr(sparling.experiments, "train", lambda *a, **k: pytest.fail("trained a finished run"))
     again = get_or_train(EXPERIMENT, 1, RunStore(full_run.path.parent.parent), device="cpu", progress=False)
     assert again.path == full_run.path
+
+
+def test_phases_near_the_bar_last_at_least_near_bar_samples(tmp_path):
+    # smoke: a validation every 8 samples, and the annealer steps at each; the bar is grid density 3
+    near_bar = NearBarPhasesConfig(steps=2, samples=16)
+    experiment = replace(EXPERIMENT, training=replace(EXPERIMENT.training, near_bar=near_bar))
+    assert experiment.run_config() != EXPERIMENT.run_config()
+    run = get_or_train(experiment, 1, RunStore(tmp_path), device="cpu", progress=False)
+    state = training_state(run)
+    # densities 1 and 2 (one and two steps above the bar) hold for two validations; 0 and the bar do not
+    assert [(h["samples"], grid_index(h["density"])) for h in state.history] == [
+        (8, 0), (16, 1), (24, 1), (32, 2), (40, 2), (48, 3)]
+    assert grid_index(state.density) == 4 and run.is_complete
+
+
+def test_near_bar_holds_only_the_phases_it_names():
+    stop = grid_density(10) * 0.99
+    assert bar_density(stop) == grid_density(10)
+    near_bar = NearBarPhasesConfig(steps=3, samples=100)
+    assert [near_bar.holds(grid_density(k), stop, 99) for k in range(5, 12)] == [
+        False, False, True, True, True, False, False]  # 7, 8, 9 are within 3 steps; 10 is the bar
+    assert not near_bar.holds(grid_density(8), stop, 100)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 0, "samples": 10}, "steps must be >= 1"),
+    ({"steps": 2, "samples": 0}, "samples must be >= 1"),
+])
+def test_bad_near_bar_configs_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        NearBarPhasesConfig(**kwargs)
 
 
 # --- resume ----------------------------------------------------------------------------------------
