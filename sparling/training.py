@@ -18,10 +18,8 @@ every that many samples (``snapshot-<samples>``). ``near_bar`` (``NearBarPhasesC
 each phase within a few grid steps of the bar last at least a given number of samples, so that a
 schedule can move fast through the dense phases and slowly where the code has to become pure.
 
-``restart`` (``RestartConfig``) looks once, early, for two motif channels that duplicate each
-other, and then starts the run again from a fresh initialisation (see there). A model with spare
-channels (``ModelConfig.spare_channels``) drops them at the validation at ``select_samples``,
-keeping the channels paired with the output symbols on the validation inputs
+A model with spare channels (``ModelConfig.spare_channels``) drops them at the validation at
+``select_samples``, keeping the channels paired with the output symbols on the validation inputs
 (``sparling.models.spare_channels``); the optimizer keeps its moments for the kept channels.
 Until then the density holds, so no phase checkpoint has spare channels.
 """
@@ -39,7 +37,6 @@ from tqdm.auto import tqdm
 from sparling.annealing import AnnealingConfig, DensityAnnealer, bar_density, density_key, steps_above_bar
 from sparling.domains import VALIDATION_SPLIT, Domain
 from sparling.models import SparlingModel
-from sparling.models.claims import correlation
 from sparling.models.spare_channels import paired_channels, select_along
 
 LATEST = "latest"
@@ -55,47 +52,6 @@ def phase_checkpoint_name(density: float) -> str:
 def snapshot_name(samples: int) -> str:
     """Name of the snapshot taken after ``samples`` training samples (zero-padded: sorts by time)."""
     return f"{SNAPSHOT_PREFIX}{samples:012d}"
-
-
-@dataclass(frozen=True)
-class RestartConfig:
-    """Start again from a fresh initialisation when two motif channels carry the same motif early.
-
-    At the validation after ``check_samples`` training samples, each channel's spatial maximum
-    of the motif map over the validation inputs is correlated with every other channel's (x
-    only: neither y nor the motifs are used). If two correlate above ``max_correlation``, the
-    run starts again at sample 0 on the same data, with the model initialised from seed
-    ``restart_seed(seed, k)`` for the k-th restart; at most ``max_restarts`` times (the last
-    attempt trains on whatever it found; the kept attempt's check is in its history). Why: with
-    the cpu head a duplicate that has formed by then usually survives to the bar and leaves one motif
-    uncarried, though not always (a pair can share a motif and still carry all: bench/TRIALS.md).
-    """
-
-    check_samples: int = 30_720
-    max_correlation: float = 0.95
-    max_restarts: int = 3
-
-    def __post_init__(self) -> None:
-        if self.check_samples < 1:
-            raise ValueError(f"check_samples must be >= 1, got {self.check_samples}")
-        if not -1.0 <= self.max_correlation <= 1.0:
-            raise ValueError(f"max_correlation must be in [-1, 1], got {self.max_correlation}")
-        if self.max_restarts < 1:
-            raise ValueError(f"max_restarts must be >= 1, got {self.max_restarts}")
-
-
-def restart_seed(seed: int, restart: int) -> int:
-    """The initialisation seed of a run's ``restart``-th restart (0: the first attempt, ``seed``)."""
-    return seed + 1000 * restart
-
-
-def most_correlated_channels(channel_max: torch.Tensor) -> tuple[int, int, float]:
-    """channel_max (N, C), C ≥ 2 → (i, j, r), i < j: the two channels whose columns correlate most
-    (Pearson); a constant column correlates 0 with everything."""
-    corr = correlation(channel_max, channel_max)
-    corr = corr.masked_fill(~torch.ones_like(corr, dtype=torch.bool).triu(1), -2.0)  # each pair once
-    i, j = divmod(int(corr.argmax()), corr.shape[1])
-    return i, j, float(corr[i, j])
 
 
 @dataclass(frozen=True)
@@ -139,7 +95,6 @@ class TrainingConfig:
     hold_density: float | None = None  # anneal down to exactly this density, then hold it
     final_phase_samples: int | None = None  # train at least this many samples at the last density ≥ stop_density
     snapshot_every: int | None = None  # also save the weights every this many samples
-    restart: RestartConfig | None = None  # start again from a fresh initialisation on an early duplicate channel
     near_bar: NearBarPhasesConfig | None = None  # the phases just above the bar each last at least this long
 
     def __post_init__(self) -> None:
@@ -160,9 +115,6 @@ class TrainingConfig:
             raise ValueError(f"near_bar needs a stop_density in (0, initial_density], got {self.stop_density}")
         if self.snapshot_every is not None and (self.snapshot_every < 1 or self.snapshot_every % self.batch_size):
             raise ValueError(f"snapshot_every ({self.snapshot_every}) must be a positive multiple of batch_size")
-        if self.restart is not None and self.restart.check_samples % self.val_every:
-            raise ValueError(f"restart.check_samples ({self.restart.check_samples}) must be a multiple of "
-                             f"val_every ({self.val_every})")
 
 
 class CheckpointStore(Protocol):
@@ -184,13 +136,11 @@ class TrainingState:
     samples: int = 0
     density: float = 0.5
     wall_seconds: float = 0.0
-    history: list[dict] = field(default_factory=list)  # one entry per validation of the current attempt
-    restarts: list[dict] = field(default_factory=list)  # one entry per discarded attempt (RestartConfig)
+    history: list[dict] = field(default_factory=list)  # one entry per validation
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict) -> "TrainingState":
-        return cls(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]),
-                   list(checkpoint.get("restarts", [])))
+        return cls(checkpoint["samples"], checkpoint["density"], checkpoint["wall_seconds"], list(checkpoint["history"]))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -279,9 +229,7 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
     """Train ``model`` on ``domain``'s split ``seed`` (resuming from ``run``'s latest checkpoint).
 
     The caller seeds the model's initialisation (``Experiment.build_model(seed)``); training seeds
-    torch's global RNG with ``seed``. A restart (``config.restart``) re-initialises the model from
-    ``restart_seed(seed, k)`` and trains again from sample 0, the global RNG seeded as before: the
-    run then goes on as a run whose model was built from that seed.
+    torch's global RNG with ``seed``.
     """
     spare = model.config.spare_channels
     if spare is not None and spare.select_samples % config.val_every:
@@ -304,23 +252,8 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
         run.save_checkpoint(LATEST, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "annealer": annealer.state_dict(),
             "samples": state.samples, "density": state.density, "wall_seconds": state.wall_seconds,
-            "history": state.history, "restarts": state.restarts, "rng": torch.get_rng_state(),
+            "history": state.history, "rng": torch.get_rng_state(),
         })
-
-    def start_again(pair: tuple[int, int, float]) -> None:
-        """Discard this attempt, its checkpoints too, and start the next from a fresh initialisation."""
-        nonlocal optimizer, annealer
-        state.restarts = state.restarts + [{"samples": state.samples, "wall_seconds": state.wall_seconds,
-                                            "channels": [pair[0], pair[1]], "correlation": pair[2]}]
-        model.reinitialize(restart_seed(seed, len(state.restarts)), config.initial_density)
-        optimizer, annealer = _optimizer(model, config), DensityAnnealer(config.annealing)
-        torch.manual_seed(seed)
-        state.samples, state.density, state.history = 0, config.initial_density, []
-        for name in run.checkpoint_names():
-            if name != LATEST:
-                run.remove_checkpoint(name)
-        save_latest()
-        run.write_json("history", state.history)
 
     bar = tqdm(total=config.max_samples, initial=state.samples, unit="sample", disable=not progress,
                desc=f"seed {seed}", dynamic_ncols=True)
@@ -352,10 +285,9 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     val_ys.extend(ys)
 
                 claims = model.claims is not None
-                check = config.restart is not None and state.samples == config.restart.check_samples
                 select = spare is not None and state.samples == spare.select_samples
                 accuracy = validation_accuracy(model, domain, config, device,
-                                               observe=observe if claims or check or select else None)
+                                               observe=observe if claims or select else None)
                 channel_max = torch.cat(maxima) if maxima else None
                 if claims:
                     model.update_claims(channel_max, val_ys, state.samples)
@@ -364,19 +296,6 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     optimizer = _drop_spare_channels(model, optimizer, config, keep)
                     channel_max = channel_max[:, keep]
                     bar.write(f"seed {seed}: kept channels {keep} of {model.channels + spare.count} at {state.samples:,} samples")
-                pair = most_correlated_channels(channel_max) if check else None
-                if pair is not None and pair[2] > config.restart.max_correlation:
-                    found = f"seed {seed}: channels {pair[0]} and {pair[1]} correlate {pair[2]:.3f} at {state.samples:,} samples"
-                    if len(state.restarts) == config.restart.max_restarts:
-                        bar.write(f"{found}, but no restart is left: training on")
-                    else:
-                        bar.write(f"{found}: restart {len(state.restarts) + 1} from a fresh initialisation")
-                        state.wall_seconds = time.perf_counter() - started
-                        start_again(pair)
-                        losses = []
-                        bar.reset(total=config.max_samples)
-                        bar.set_postfix(density=f"{state.density:.3g}", restarts=len(state.restarts))
-                        continue
                 target_before = annealer.target
                 new_density = annealer.update(state.density, state.samples, accuracy)
                 if config.hold_density:
@@ -397,8 +316,6 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     # CPU weights depend on it: another thread count sums in another order, and
                     # training amplifies the difference (the run key does not hold it)
                     "threads": torch.get_num_threads(),
-                    # the kept attempt's restart check (RestartConfig): its most correlated pair
-                    **({"restart_check": {"channels": [pair[0], pair[1]], "correlation": pair[2]}} if pair is not None else {}),
                     # the channels kept of ĝ's num_motifs + spare ones (SpareChannelsConfig), in the old numbering
                     **({"kept_channels": keep} if select else {}),
                 })
@@ -436,10 +353,6 @@ def training_summary(state: TrainingState, config: TrainingConfig) -> dict:
         "densities_passed": len(passed),
         # torch threads the run trained on (its CPU weights depend on them); runs from before 2026-12-01 did not record them
         "threads": sorted({h["threads"] for h in state.history if "threads" in h}),
-        "restarts": state.restarts,  # discarded attempts (RestartConfig): where each stopped, and why
-        "restarted_samples": sum(r["samples"] for r in state.restarts),
-        # the kept attempt's restart check, if it made one: {"samples", "channels", "correlation"}
-        "kept_check": next(({"samples": h["samples"], **h["restart_check"]} for h in state.history if "restart_check" in h), None),
         # where spare channels were dropped, and which were kept: {"samples", "channels"} (SpareChannelsConfig)
         "kept_channels": next(({"samples": h["samples"], "channels": h["kept_channels"]} for h in state.history
                                if "kept_channels" in h), None),

@@ -71,9 +71,6 @@ def test_a_model_with_spare_channels_cuts_them_out_everywhere_and_keeps_the_rest
     loaded = with_spare().build_model(2)
     loaded.load_state_dict(model.state_dict())
     assert loaded.channels == wanted and torch.equal(loaded.eval().motif_map(x), before[:, keep])
-    # a restart from a fresh initialisation has the spare channels again
-    model.reinitialize(1, 0.5)
-    assert model.channels == wanted + SPARE.count
 
 
 def test_bad_keeps_are_refused_before_anything_changes():

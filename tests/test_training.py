@@ -13,12 +13,9 @@ from sparling.store import RunStore, _plain
 from sparling.training import (
     LATEST,
     NearBarPhasesConfig,
-    RestartConfig,
     TrainingConfig,
-    most_correlated_channels,
     phase_checkpoint_name,
     resolve_device,
-    restart_seed,
     train,
     training_summary,
 )
@@ -95,6 +92,7 @@ def test_phases_near_the_bar_last_at_least_near_bar_samples(tmp_path):
     near_bar = NearBarPhasesConfig(steps=2, samples=16)
     experiment = replace(EXPERIMENT, training=replace(EXPERIMENT.training, near_bar=near_bar))
     assert experiment.run_config() != EXPERIMENT.run_config()
+    assert "near_bar" not in str(_plain(EXPERIMENT.training))  # off, it adds nothing to any run's key
     run = get_or_train(experiment, 1, RunStore(tmp_path), device="cpu", progress=False)
     state = training_state(run)
     # densities 1 and 2 (one and two steps above the bar) hold for two validations; 0 and the bar do not
@@ -173,100 +171,6 @@ def test_fresh_runs_of_one_seed_are_identical_and_seeds_differ(full_run, tmp_pat
     assert seed_1.keys() == seed_2.keys()
     assert not torch.equal(seed_1["motif_net.conv_in.weight"], seed_2["motif_net.conv_in.weight"])
     assert not torch.equal(seed_1["head.classify.weight"], seed_2["head.classify.weight"])
-
-
-# --- restarts --------------------------------------------------------------------------------------
-
-
-def test_most_correlated_channels_finds_the_duplicate():
-    g = torch.Generator().manual_seed(0)
-    maxima = torch.rand(64, 5, generator=g)
-    maxima[:, 3] = 2.5 * maxima[:, 1] + 0.3  # a duplicate of channel 1 (another scale)
-    maxima[:, 4] = -maxima[:, 0]  # anti-correlated: not a duplicate
-    maxima[:, 2] = 0.0  # silent: correlates with nothing
-    i, j, r = most_correlated_channels(maxima)
-    assert (i, j) == (1, 3) and r == pytest.approx(1.0)
-    maxima[:, 3] = torch.rand(64, generator=g)
-    i, j, r = most_correlated_channels(maxima)
-    assert r < 0.5 and i < j and 2 not in (i, j)
-    assert most_correlated_channels(torch.zeros(8, 3))[2] == 0.0
-
-
-def test_reinitialize_gives_the_weights_of_a_fresh_build():
-    model = EXPERIMENT.build_model(1)
-    model.density = 0.1
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(1.0)
-    rng = torch.get_rng_state()
-    model.reinitialize(7, EXPERIMENT.training.initial_density)
-    assert torch.equal(torch.get_rng_state(), rng)
-    assert_same_tensors(model.state_dict(), EXPERIMENT.build_model(7).state_dict())
-
-
-ALWAYS_RESTART = RestartConfig(check_samples=8, max_correlation=-1.0, max_restarts=1)
-
-
-def restarted_experiment():
-    return replace(EXPERIMENT, training=replace(EXPERIMENT.training, restart=ALWAYS_RESTART))
-
-
-@pytest.fixture(scope="module")
-def restarted_run(tmp_path_factory):
-    """Seed 1, restarted once at its first validation, trained to completion in one go."""
-    return get_or_train(restarted_experiment(), 1, RunStore(tmp_path_factory.mktemp("restarted")), device="cpu", progress=False)
-
-
-def test_a_restart_trains_the_run_of_the_next_initialisation(restarted_run, full_run, tmp_path):
-    state = training_state(restarted_run)
-    assert [r["samples"] for r in state.restarts] == [8] and len(state.restarts[0]["channels"]) == 2
-    summary = training_summary(state, restarted_experiment().training)
-    assert summary["restarted_samples"] == 8 and summary["samples"] == 32
-    # A run whose model was built from the restart's seed, with no restart: the same weights,
-    # history and checkpoints (the discarded attempt's were removed, not left beside them).
-    config = EXPERIMENT.training
-    plain = RunStore(tmp_path).run("plain", config, 1)
-    train(EXPERIMENT.build_model(restart_seed(1, 1)), EXPERIMENT.build_domain(), config, 1, plain, "cpu", progress=False)
-    assert restarted_run.checkpoint_names() == plain.checkpoint_names()
-    for name in plain.checkpoint_names():
-        assert_same_tensors(restarted_run.load_checkpoint(name)["model"], plain.load_checkpoint(name)["model"])
-    kept = [{k: v for k, v in h.items() if k != "restart_check"} for h in state.history]
-    assert without_wall_time(kept) == without_wall_time(training_state(plain).history)
-    # The kept attempt checked too: above the threshold again, but with no restart left it trained on.
-    assert summary["kept_check"]["samples"] == 8 and summary["kept_check"]["correlation"] > ALWAYS_RESTART.max_correlation
-    assert training_summary(training_state(plain), config)["kept_check"] is None
-    assert not torch.equal(restarted_run.load_checkpoint(LATEST)["model"]["motif_net.conv_in.weight"],
-                           full_run.load_checkpoint(LATEST)["model"]["motif_net.conv_in.weight"])  # the first attempt's
-
-
-def test_a_run_interrupted_after_its_restart_resumes_bitwise_equal(restarted_run, tmp_path, interrupt_at_third_validation):
-    store = RunStore(tmp_path)
-    interrupt_at_third_validation(restarted_experiment(), store)  # 1: the restart, 2: attempt 2 at 8
-    interrupted = training_state(get_run(restarted_experiment(), 1, store))
-    assert (interrupted.samples, len(interrupted.restarts)) == (8, 1)
-    resumed = get_or_train(restarted_experiment(), 1, store, device="cpu", progress=False)
-    ours, theirs = resumed.load_checkpoint(LATEST), restarted_run.load_checkpoint(LATEST)
-    assert_same_tensors(ours["model"], theirs["model"])
-    assert without_wall_time(ours["history"]) == without_wall_time(theirs["history"])
-    assert [r["samples"] for r in ours["restarts"]] == [8]
-
-
-def test_restarts_are_part_of_the_run_key_and_absent_ones_add_nothing_to_it():
-    assert restarted_experiment().run_config() != EXPERIMENT.run_config()
-    assert "restart" not in str(_plain(EXPERIMENT.training))
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"check_samples": 0}, "check_samples must be >= 1"),
-    ({"max_correlation": 1.5}, "max_correlation must be in [-1, 1]"),
-    ({"max_restarts": 0}, "max_restarts must be >= 1"),
-])
-def test_bad_restart_configs_are_refused(kwargs, message):
-    with pytest.raises(ValueError) as error:
-        RestartConfig(**kwargs)
-    assert message in str(error.value)
-    with pytest.raises(ValueError, match="must be a multiple of val_every"):
-        TrainingConfig(val_every=20_000, restart=RestartConfig(check_samples=30_000))
 
 
 # --- config and device -----------------------------------------------------------------------------

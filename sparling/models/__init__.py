@@ -110,11 +110,9 @@ class SparlingModel(nn.Module):
         """Motif channels now: ``num_motifs``, plus the spare ones until they are dropped."""
         return self.motif_net.conv_out.out_channels
 
-    def _twin(self, config: ModelConfig, density: float, seed: int | None = None) -> SparlingModel:
+    def _twin(self, config: ModelConfig, density: float) -> SparlingModel:
         """A model of the same symbols under ``config``, built without touching the global RNG."""
         with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
             return SparlingModel(config, self.vocabulary.tokens[2:], self.max_output_length, density)
 
     def _adopt_parts(self, other: SparlingModel) -> None:
@@ -149,16 +147,6 @@ class SparlingModel(nn.Module):
         if saved is not None and self.channels != saved.shape[0] == self.config.motif_net.num_motifs:
             self.select_channels(range(saved.shape[0]))
         return super().load_state_dict(state_dict, strict, assign)
-
-    @torch.no_grad()
-    def reinitialize(self, seed: int, density: float) -> None:
-        """Replace every weight and buffer by those of this model freshly built under
-        ``torch.manual_seed(seed)`` at ``density`` (the global RNG is left as it was)."""
-        fresh = self._twin(self.config, density, seed)
-        if fresh.channels != self.channels:  # the spare channels were dropped: a fresh start has them again
-            self._adopt_parts(fresh)
-        else:
-            self.load_state_dict(fresh.state_dict())
 
     @property
     def density(self) -> float:
