@@ -303,11 +303,11 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                 if spare is not None and state.samples < spare.select_samples:
                     # no phase closes with spare channels: every phase checkpoint has the configured ĝ
                     new_density = state.density
+                trained_here = state.samples - _phase_start(state.history, state.density)
                 if (config.final_phase_samples and new_density < config.stop_density
-                        and state.samples - _phase_start(state.history, state.density) < config.final_phase_samples):
+                        and trained_here < config.final_phase_samples):
                     new_density = state.density  # the last phase (the bar) is not over yet
-                if (config.near_bar is not None and new_density != state.density and config.near_bar.holds(
-                        state.density, config.stop_density, state.samples - _phase_start(state.history, state.density))):
+                if config.near_bar is not None and config.near_bar.holds(state.density, config.stop_density, trained_here):
                     new_density = state.density  # a phase near the bar is not over yet
                 state.wall_seconds = time.perf_counter() - started
                 state.history.append({

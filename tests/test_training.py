@@ -186,6 +186,7 @@ def test_fresh_runs_of_one_seed_are_identical_and_seeds_differ(full_run, tmp_pat
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),
     ({"initial_density": 0.0}, "initial_density must be in (0, 1]"),
     ({"initial_density": 1.5}, "initial_density must be in (0, 1]"),
+    ({"stop_density": 0.0, "near_bar": NearBarPhasesConfig(steps=2, samples=8)}, "near_bar needs a stop_density"),
 ])
 def test_training_config_validation(kwargs, message):
     with pytest.raises(ValueError) as error:
