@@ -172,6 +172,21 @@ def test_errors_vs_density_tick_labels_do_not_overlap():
     plt.close(fig)
 
 
+def test_errors_vs_density_bar_label_stays_inside_the_axes():
+    # the bar is the sparsest density, so it sits at the right edge of the reversed axis
+    densities = [0.5] + [1.190547e-04 / 0.75 ** k for k in range(11)]
+    frame = pd.DataFrame([{"density": d, "metric": "FNE", "seed": 1, "value": 20.0} for d in densities])
+    plots.set_theme()  # the notebooks' fonts and figure size
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    plots.errors_vs_density(frame, ax, bar=1.190547e-04)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (label,) = [text for text in ax.texts if text.get_text().strip() == "bar"]
+    inside, axes = label.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert axes.x0 <= inside.x0 and inside.x1 <= axes.x1 and axes.y0 <= inside.y0 and inside.y1 <= axes.y1
+    plt.close(fig)
+
+
 def confusion_counts():
     """True digits 0..3 map to channels C, A, D, B (plus leakage), and a 'none' row/column."""
     symbols, channels = ["2", "0", "3", "1"], ["A", "B", "C", "D", "E"]
