@@ -289,10 +289,9 @@ def errors_vs_density(df: pd.DataFrame, ax: plt.Axes, bar: float | None = None, 
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
     if bar is not None:
         ax.axvline(100 * bar, color="gray", linestyle="--", linewidth=1)
-        # the bar is the sparsest density, at the right edge of the reversed axis: label it on the
-        # line's inner side, upright along it, so it neither leaves the axes nor covers the legend
-        ax.text(100 * bar, 0.98, "bar ", transform=ax.get_xaxis_transform(), color="gray", ha="right", va="top",
-                rotation=90)
+        # the bar is the sparsest density, at the right edge of the reversed axis, where the legend
+        # often sits: label it just above the axes, where neither the data nor the legend goes
+        ax.text(100 * bar, 1.01, "bar", transform=ax.get_xaxis_transform(), color="gray", ha="center", va="bottom")
     if not ax.xaxis_inverted():
         ax.invert_xaxis()
     ax.set_xlabel("density δ [%]  (dense → sparse, as in training)")
