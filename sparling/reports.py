@@ -356,16 +356,28 @@ def missed_by_symbol(evaluation: Evaluation) -> pd.DataFrame:
     return out.sort_values("share of FNE [%]", ascending=False).reset_index()
 
 
-def channel_use(evaluation: Evaluation, share: float = 0.5) -> dict[str, str]:
+def channel_use(evaluation: Evaluation, share: float = 0.5, mix: float = 0.1) -> dict[str, str]:
     """How the channels cover the symbols: "off-target channels" never fire, or more than
-    ``share`` of their activations fall outside every footprint; "lost symbols" have more than
-    ``share`` of their motifs missed (largest share of all misses first). Space-separated names, "-" for none."""
+    ``share`` of their activations fall outside every footprint; "merging channels" fire on more
+    than ``mix`` of the motifs of each of two or more symbols, listed after the channel, the most
+    covered first (e.g. "D (6 2)"); "lost symbols" have more than ``share`` of their motifs missed
+    (largest share of all misses first). Space-separated names, "-" for none."""
     table = full_confusion(evaluation)
     fired = table.sum(axis=0)
-    off = [c for c in table.columns if c != NONE and (fired[c] == 0 or table.loc[NONE, c] > share * fired[c])]
+    channels = [c for c in table.columns if c != NONE]
+    off = [c for c in channels if fired[c] == 0 or table.loc[NONE, c] > share * fired[c]]
+    merging = []
+    symbols = table.index != NONE
+    motifs = table.loc[symbols].sum(axis=1)  # each symbol's motifs, found or missed
+    for channel in channels:
+        covered = (table.loc[symbols, channel] / motifs.where(motifs > 0)).sort_values(ascending=False, kind="stable")
+        carried = list(covered.index[covered > mix])
+        if len(carried) > 1:
+            merging.append(f"{channel} ({' '.join(carried)})")
     missed = missed_by_symbol(evaluation)
     lost = list(missed.symbol[missed["missed [%]"] > 100 * share])
-    return {"off-target channels": " ".join(off) or "-", "lost symbols": " ".join(lost) or "-"}
+    return {"off-target channels": " ".join(off) or "-", "merging channels": " ".join(merging) or "-",
+            "lost symbols": " ".join(lost) or "-"}
 
 
 def channel_use_table(experiments: Sequence[Experiment], seeds: Iterable[int] | None, n: int,

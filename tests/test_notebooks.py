@@ -86,7 +86,7 @@ def test_results_notebook_smoke(outputs, monkeypatch):
     assert set(results["model"]) == {"MT", "ST"}
     assert "paper (9 seeds, GPU) [%]" in results.columns
     use = pd.read_csv(outputs["tables"] / "digit_circle_channel_use.csv", comment="#")
-    assert set(use["model"]) == {"MT", "ST"} and {"off-target channels", "lost symbols"} <= set(use.columns)
+    assert set(use["model"]) == {"MT", "ST"} and {"off-target channels", "merging channels", "lost symbols"} <= set(use.columns)
     densities = pd.read_csv(outputs["tables"] / "digit_circle_errors_vs_density.csv", comment="#")
     assert densities["density"].max() == 0.5 and densities["steps_above_bar"].min() == 0
 

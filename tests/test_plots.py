@@ -119,13 +119,15 @@ def test_channel_use_names_off_target_channels_and_lost_symbols():
     from sparling.evaluation import Evaluation
 
     # #1 fires outside every footprint 9 times in 10, #2 never fires, #0 is off target 1 time in 5;
-    # "8" is missed 3 times in 4, "3" once in 4
+    # "8" is missed 3 times in 4, "3" once in 4; #0 fires on 3 of the 4 "3"s and 1 of the 4 "8"s
     confusion = {"#0|3": 3, "none|3": 1, "#0|8": 1, "none|8": 3, "#0|none": 1, "#1|5": 1, "#1|none": 9}
     evaluation = Evaluation(density=1e-4, n=4, fpe=0.0, fne=0.0, ce=0.0, ce_method="hungarian", e2ee=0.0,
                             exact_accuracy=0.0, realised_density=0.0, confusion=confusion,
                             channels=["#0", "#1", "#2"], symbols=["3", "8", "5"])
-    assert reports.channel_use(evaluation) == {"off-target channels": "#1 #2", "lost symbols": "8"}
-    assert reports.channel_use(evaluation, share=0.95) == {"off-target channels": "#2", "lost symbols": "-"}
+    assert reports.channel_use(evaluation) == {"off-target channels": "#1 #2", "merging channels": "#0 (3 8)",
+                                               "lost symbols": "8"}
+    assert reports.channel_use(evaluation, share=0.95, mix=0.25) == {
+        "off-target channels": "#2", "merging channels": "-", "lost symbols": "-"}  # #0 covers exactly 1/4 of the "8"s
 
 
 def test_local_maxima_caps_and_checks():
