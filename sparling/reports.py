@@ -366,11 +366,12 @@ def channel_use(evaluation: Evaluation, share: float = 0.5, mix: float = 0.1) ->
     fired = table.sum(axis=0)
     channels = [c for c in table.columns if c != NONE]
     off = [c for c in channels if fired[c] == 0 or table.loc[NONE, c] > share * fired[c]]
+    true = table.drop(index=NONE)
+    true = true[true.sum(axis=1) > 0]
+    coverage = true.div(true.sum(axis=1), axis=0)  # the share of each symbol's motifs (found or missed) per channel
     merging = []
-    symbols = table.index != NONE
-    motifs = table.loc[symbols].sum(axis=1)  # each symbol's motifs, found or missed
     for channel in channels:
-        covered = (table.loc[symbols, channel] / motifs.where(motifs > 0)).sort_values(ascending=False, kind="stable")
+        covered = coverage[channel].sort_values(ascending=False, kind="stable")
         carried = list(covered.index[covered > mix])
         if len(carried) > 1:
             merging.append(f"{channel} ({' '.join(carried)})")

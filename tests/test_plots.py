@@ -115,7 +115,7 @@ def test_missed_by_symbol_splits_the_fne_by_true_symbol():
     assert (weights * table["missed [%]"]).sum() == pytest.approx(100 * false_negative_error(evaluation.confusion_table()))
 
 
-def test_channel_use_names_off_target_channels_and_lost_symbols():
+def test_channel_use_names_off_target_channels_merging_channels_and_lost_symbols():
     from sparling.evaluation import Evaluation
 
     # #1 fires outside every footprint 9 times in 10, #2 never fires, #0 is off target 1 time in 5;
@@ -158,9 +158,12 @@ def test_error_bars_and_errors_vs_density_and_scatter():
     saved_png(fig, "scatter")
 
 
+# δ = 0.5 and the eleven grid densities from 10 steps above the LaTeX bar down to it, as the notebooks plot
+LATEX_CURVE_DENSITIES = [0.5] + [1.190547e-04 / 0.75 ** k for k in range(11)]
+
+
 def test_errors_vs_density_tick_labels_do_not_overlap():
-    # δ = 0.5 and the eleven grid densities from 10 steps above the LaTeX bar down to it, as the notebooks plot
-    densities = [0.5] + [1.190547e-04 / 0.75 ** k for k in range(11)]
+    densities = LATEX_CURVE_DENSITIES
     frame = pd.DataFrame([{"density": d, "metric": m, "seed": s, "value": 10.0 + s}
                           for d in densities for m in ("FPE", "E2EE") for s in (1, 2)])
     fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -177,16 +180,15 @@ def test_errors_vs_density_tick_labels_do_not_overlap():
 def test_errors_vs_density_bar_label_stays_in_the_figure_and_off_the_legend():
     # the bar is the sparsest density, so it sits at the right edge of the reversed axis, where the
     # legend goes when the curves leave the top right free (as the LaTeX-OCR curves do)
-    densities = [0.5] + [1.190547e-04 / 0.75 ** k for k in range(11)]
     frame = pd.DataFrame([{"density": d, "metric": m, "seed": 1, "value": v}
-                          for d in densities for m, v in (("FNE", 20.0), ("FPE", 5.0))])
+                          for d in LATEX_CURVE_DENSITIES for m, v in (("FNE", 20.0), ("FPE", 5.0))])
     plots.set_theme()  # the notebooks' fonts and figure size
     fig, ax = plt.subplots(figsize=(8, 4.8))
     plots.errors_vs_density(frame, ax, bar=1.190547e-04)
     ax.legend(loc="upper right", title="mean ± 95% CI")  # where "best" puts it for the LaTeX-OCR curves
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    (label,) = [text for text in ax.texts if text.get_text().strip() == "bar"]
+    (label,) = [text for text in ax.texts if text.get_text() == "bar"]
     box, whole = label.get_window_extent(renderer), fig.bbox
     assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
     assert not box.overlaps(ax.get_legend().get_window_extent(renderer))
