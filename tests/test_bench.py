@@ -1,9 +1,12 @@
 """The benchmark scripts run end to end at preset smoke (their figures are measured, not tested)."""
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -43,3 +46,29 @@ def test_precision_speed_measures_both_bodies_of_each_experiment():
     for bf16, fp32, ratio in rows.values():
         assert float(bf16) > 0 and float(fp32) > 0
         assert abs(float(ratio) - float(fp32) / float(bf16)) < 0.01 + 0.01 * float(ratio)
+
+
+def test_latex_false_positives_agree_with_the_metric(tmp_path):
+    """The script's own geometry (activations outside every footprint) must give the FPE that the
+    metric's matching gives: spec §6.1 consumes every activation inside any footprint."""
+    train = subprocess.run([sys.executable, "-m", "sparling", "train", "latex_ocr_mt", "--preset", "smoke", "--seed", "1"],
+                           capture_output=True, text=True, timeout=600, env={**os.environ, "SPARLING_STORE": str(tmp_path)})
+    assert train.returncode == 0, train.stderr
+    out = run_bench("latex_false_positives.py", "--preset", "smoke", "--store", str(tmp_path), "--steps", "1", "--n", "30")
+    value = {key: float(re.search(rf"^{key} +([\d.]+)", out, re.M).group(1))
+             for key in ("activations per sample", "matched motifs per sample", "outside every footprint",
+                         r"FPE \(the metric\)")}
+    outside, matched = value["outside every footprint"], value["matched motifs per sample"]
+    assert 0 < outside <= value["activations per sample"]  # the smoke map is dense: some lie outside
+    assert abs(100 * outside / (matched + outside) - value[r"FPE \(the metric\)"]) < 0.1
+    rows = [line.split() for line in out.splitlines() if re.match(r"^ +#\d+ ", line)]
+    # the channels with leftovers (acts/sample, % outside, both rounded) add up to the leftovers
+    assert rows
+    rounding = sum(0.005 * float(r[1]) + 0.01 for r in rows)
+    assert sum(float(r[1]) * float(r[2]) / 100 for r in rows) == pytest.approx(outside, abs=rounding)
+
+
+def test_latex_false_positives_refuses_a_missing_run(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCH / "latex_false_positives.py"), "--preset", "smoke",
+                           "--store", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "no finished run of latex_ocr_mt/smoke seed 1" in done.stderr
