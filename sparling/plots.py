@@ -286,12 +286,20 @@ def errors_vs_density(df: pd.DataFrame, ax: plt.Axes, bar: float | None = None, 
         ax.xaxis.set_major_locator(FixedLocator(points))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.tick_params(axis="x", labelrotation=90)  # grid densities are 0.75× apart: level labels would collide
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    bar_is_a_tick = bar is not None and len(points) <= 12 and bool(np.isclose(points, 100 * bar, rtol=1e-6).any())
+
+    def density_label(value: float, _) -> str:
+        # the bar is the sparsest density, at the right edge of the reversed axis, where the legend
+        # and the end of the title sit: its tick's label names it
+        named = bar_is_a_tick and np.isclose(value, 100 * bar, rtol=1e-6)
+        return f"{value:.3g} (bar)" if named else f"{value:.3g}"
+
+    ax.xaxis.set_major_formatter(FuncFormatter(density_label))
     if bar is not None:
         ax.axvline(100 * bar, color="gray", linestyle="--", linewidth=1)
-        # the bar is the sparsest density, at the right edge of the reversed axis, where the legend
-        # often sits: label it just above the axes, where neither the data nor the legend goes
-        ax.text(100 * bar, 1.01, "bar", transform=ax.get_xaxis_transform(), color="gray", ha="center", va="bottom")
+        if not bar_is_a_tick:  # decade ticks: name the line inside the axes, at its foot
+            ax.text(100 * bar, 0.02, " bar", transform=ax.get_xaxis_transform(), color="gray", rotation=90,
+                    ha="right", va="bottom")
     if not ax.xaxis_inverted():
         ax.invert_xaxis()
     ax.set_xlabel("density δ [%]  (dense → sparse, as in training)")

@@ -177,21 +177,35 @@ def test_errors_vs_density_tick_labels_do_not_overlap():
     plt.close(fig)
 
 
-def test_errors_vs_density_bar_label_stays_in_the_figure_and_off_the_legend():
+def test_errors_vs_density_names_the_bar_on_its_tick_clear_of_title_and_legend():
     # the bar is the sparsest density, so it sits at the right edge of the reversed axis, where the
-    # legend goes when the curves leave the top right free (as the LaTeX-OCR curves do)
+    # legend goes when the curves leave the top right free (as the LaTeX-OCR curves do) and where a
+    # long title ends (a label above the axes ran into the audio figure's title)
     frame = pd.DataFrame([{"density": d, "metric": m, "seed": 1, "value": v}
                           for d in LATEX_CURVE_DENSITIES for m, v in (("FNE", 20.0), ("FPE", 5.0))])
     plots.set_theme()  # the notebooks' fonts and figure size
     fig, ax = plt.subplots(figsize=(8, 4.8))
-    plots.errors_vs_density(frame, ax, bar=1.190547e-04)
-    ax.legend(loc="upper right", title="mean ± 95% CI")  # where "best" puts it for the LaTeX-OCR curves
+    plots.errors_vs_density(frame, ax, bar=1.190547e-04, title="AudioMNISTSequence: errors against density (preset cpu)")
+    ax.legend(loc="upper right", title="mean ± 95% CI")
+    fig.canvas.draw()
+    named = [(tick.get_loc(), tick.label1.get_text()) for tick in ax.xaxis.get_major_ticks() if "bar" in tick.label1.get_text()]
+    assert named == [(pytest.approx(100 * 1.190547e-04), "0.0119 (bar)")]
+    assert not [text for text in ax.texts if "bar" in text.get_text()]  # no second label
+    plt.close(fig)
+
+
+def test_errors_vs_density_names_the_bar_inside_the_axes_when_ticks_are_decades():
+    densities = [0.5 * 0.75 ** k for k in range(20)]  # more than 12: decade ticks, the bar is none of them
+    frame = pd.DataFrame([{"density": d, "metric": "FNE", "seed": 1, "value": 10.0} for d in densities])
+    plots.set_theme()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    plots.errors_vs_density(frame, ax, bar=densities[-1])
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    (label,) = [text for text in ax.texts if text.get_text() == "bar"]
-    box, whole = label.get_window_extent(renderer), fig.bbox
-    assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
-    assert not box.overlaps(ax.get_legend().get_window_extent(renderer))
+    assert not [t for t in ax.xaxis.get_major_ticks() if "bar" in t.label1.get_text()]
+    (label,) = [text for text in ax.texts if text.get_text().strip() == "bar"]
+    box, inside = label.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
     plt.close(fig)
 
 
