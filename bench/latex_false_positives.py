@@ -29,8 +29,7 @@ from sparling.annealing import steps_above_bar
 from sparling.evaluation import load_model_at
 from sparling.experiments import get_experiment, get_run
 from sparling.metrics import (
-    NONE, MotifConfusion, _footprint_bounds, count_motif_matches, default_channel_names, false_positive_error,
-    motifs_on_map,
+    NONE, MotifConfusion, count_motif_matches, default_channel_names, false_positive_error, motifs_on_map,
 )
 from sparling.store import RunStore
 
@@ -84,7 +83,8 @@ def main() -> None:
                 if not on_map:
                     bounds = np.zeros((0, 2, 2), dtype=np.int64)
                 else:
-                    bounds = np.stack([_footprint_bounds(motif.footprint, m.shape[1:]) for motif in on_map])
+                    bounds = np.array([[footprint.indices(size)[:2] for footprint, size in zip(motif.footprint, m.shape[1:])]
+                                       for motif in on_map])
                 offset = offsets(active[:, 1:], bounds)  # (K, M, 2)
                 gap = np.abs(offset).max(-1)  # (K, M)
                 for k, channel in enumerate(active[:, 0]):
