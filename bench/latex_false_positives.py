@@ -67,18 +67,14 @@ def main() -> None:
 
     confusion = MotifConfusion(channels=names, symbols=list(domain.motif_symbols))
     acts, outside, gap_hist = Counter(), Counter(), Counter()
-    matched, sides = defaultdict(Counter), defaultdict(Counter)
+    sides = defaultdict(Counter)
     with torch.no_grad():
         for start in range(0, args.n, 100):
             x, _, motifs = domain.motif_evaluation_batch(start, min(100, args.n - start))
             maps = model.motif_map(torch.from_numpy(x)).float().numpy()
             for m, true in zip(maps, motifs):
                 on_map = motifs_on_map(true, stride)
-                pairs = count_motif_matches(m, on_map, names)
-                confusion.add(pairs)
-                for (pred, symbol), count in pairs.items():
-                    if NONE not in (pred, symbol):
-                        matched[pred][symbol] += count
+                confusion.add(count_motif_matches(m, on_map, names))
                 active = np.argwhere(m > 0)
                 if not on_map:
                     bounds = np.zeros((0, 2, 2), dtype=np.int64)
@@ -103,7 +99,8 @@ def main() -> None:
                     sides[name][SIDES.get(side, "diagonal")] += 1
 
     total, leftover = sum(acts.values()), sum(outside.values())
-    n_matched = sum(sum(c.values()) for c in matched.values())
+    matched = confusion.table().drop(index=NONE, columns=NONE)  # true symbol × channel
+    n_matched = int(matched.to_numpy().sum())
     print(f"latex_ocr_mt/{args.preset} seed {args.seed}, {args.steps} grid steps above the bar "
           f"(density {density:.4e}), {args.n} samples")
     print(f"activations per sample     {total / args.n:.2f}")
@@ -114,7 +111,7 @@ def main() -> None:
           + ", ".join(f"{g}: {100 * v / max(leftover, 1):.0f} %" for g, v in sorted(gap_hist.items(), key=str)))
     print(f"{'channel':>8} {'acts/sample':>11} {'outside':>8}  {'matched to (top 3)':<24}|  side of the nearest footprint")
     for name, _ in sorted(outside.items(), key=lambda kv: -kv[1]):
-        top = ", ".join(f"{s} {v}" for s, v in matched[name].most_common(3))
+        top = ", ".join(f"{s} {v}" for s, v in matched[name].nlargest(3).items() if v)
         where = ", ".join(f"{s} {v}" for s, v in sides[name].most_common(3))
         print(f"{name:>8} {acts[name] / args.n:11.2f} {100 * outside[name] / acts[name]:7.0f} %  {top:<24}|  {where}")
 

@@ -283,11 +283,12 @@ def errors_vs_density(df: pd.DataFrame, ax: plt.Axes, bar: float | None = None, 
             ax.fill_between(curve[:, 0], curve[:, 2], curve[:, 3], color=colour, alpha=0.2, linewidth=0)
     ax.set_xscale("log")
     points = np.unique(100 * df["density"].to_numpy(float))
-    if len(points) <= 12:  # label the evaluated densities themselves
+    ticks_are_points = len(points) <= 12
+    if ticks_are_points:  # label the evaluated densities themselves
         ax.xaxis.set_major_locator(FixedLocator(points))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.tick_params(axis="x", labelrotation=90)  # grid densities are 0.75× apart: level labels would collide
-    bar_is_a_tick = bar is not None and len(points) <= 12 and bool(np.isclose(points, 100 * bar, rtol=1e-6).any())
+    bar_is_a_tick = bar is not None and ticks_are_points and bool(np.isclose(points, 100 * bar, rtol=1e-6).any())
 
     def density_label(value: float, _) -> str:
         # the bar is the sparsest density, at the right edge of the reversed axis, where the legend
