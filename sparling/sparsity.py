@@ -165,10 +165,6 @@ class SpatialSparsity(Bottleneck):
     the order statistic; this is exact while the batches of one accumulation are no larger
     than the largest batch seen before them (fixed-size training batches).
     ``batchnorm=False`` gives the no-BatchNorm ablation.
-
-    ``shared_above`` (MT only): while δ > shared_above, all channels share one threshold (ST's
-    quantile over all entries); from the first density at or below it each channel's threshold
-    tracks its own quantile, starting from the shared value. None (the default): MT throughout.
     """
 
     def __init__(
@@ -182,19 +178,13 @@ class SpatialSparsity(Bottleneck):
         affine: bool = True,
         momentum: float = 0.1,
         min_expected_nonzeros: float = 10.0,
-        shared_above: float | None = None,
     ):
         super().__init__(channels, density, spatial_dims)
-        if shared_above is not None and not 0.0 < shared_above < 1.0:
-            raise ValueError(f"shared_above must be in (0, 1) or None, got {shared_above!r}")
-        if shared_above is not None and not per_channel:
-            raise ValueError("shared_above applies to per-channel thresholds (MT) only")
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
         if min_expected_nonzeros < 0:
             raise ValueError(f"min_expected_nonzeros must be >= 0, got {min_expected_nonzeros!r}")
         self.per_channel = per_channel
-        self.shared_above = shared_above
         self.momentum = float(momentum)
         self.min_expected_nonzeros = float(min_expected_nonzeros)
         self.norm = _batch_norm(channels, spatial_dims, affine) if batchnorm else nn.Identity()
@@ -205,28 +195,21 @@ class SpatialSparsity(Bottleneck):
 
     def _on_density_change(self) -> None:
         self._reset_accumulation()
-        # rows per threshold change when shared_above switches to per-channel thresholds
-        self._max_rows_seen = 0
 
     def _reset_accumulation(self) -> None:
         self._tails = []
         self._rows_accumulated = 0
 
-    @property
-    def thresholds_per_channel(self) -> bool:
-        """Whether the current density tracks one quantile per channel (else one over all entries)."""
-        return self.per_channel and (self.shared_above is None or self.density <= self.shared_above)
-
     def _values_per_threshold(self, z: torch.Tensor) -> torch.Tensor:
         """(N, C, *spatial) → (T, R): one row of values per threshold (a copy)."""
-        if self.thresholds_per_channel:
+        if self.per_channel:
             return z.detach().transpose(0, 1).reshape(self.channels, -1)
         return z.detach().reshape(1, -1)
 
     @torch.no_grad()
     def _update_threshold(self, z: torch.Tensor) -> None:
         z = z.detach().float()
-        per_channel = self.thresholds_per_channel
+        per_channel = self.per_channel
         rows = z.numel() // (self.channels if per_channel else 1)  # values per threshold
         density = self.density
         self._max_rows_seen = max(self._max_rows_seen, rows)
@@ -252,7 +235,6 @@ class SpatialSparsity(Bottleneck):
             # which lies inside the kept tails.
             quantile = tail.topk(total - k + 1, dim=1).values[:, -1]
             self._reset_accumulation()
-        # a shared quantile (1,) updates every channel's entry alike
         self.threshold.mul_(1.0 - self.momentum).add_(quantile.to(self.threshold.dtype), alpha=self.momentum)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -274,8 +256,6 @@ class SpatialSparsity(Bottleneck):
 
     def extra_repr(self) -> str:
         kind = "MT (per channel)" if self.per_channel else "ST (global)"
-        if self.shared_above is not None:
-            kind += f", shared above density {self.shared_above:.6e}"
         return f"{super().extra_repr()}, {kind}, momentum={self.momentum}"
 
 
@@ -424,12 +404,11 @@ class SparlingConfig:
     affine: bool = True
     momentum: float = 0.1
     min_expected_nonzeros: float = 10.0
-    shared_above: float | None = None  # MT: one shared threshold while δ > shared_above (see SpatialSparsity)
 
     def build(self, channels: int, density: float, spatial_dims: int) -> SpatialSparsity:
         return SpatialSparsity(channels, density, per_channel=self.per_channel, spatial_dims=spatial_dims,
                                batchnorm=self.batchnorm, affine=self.affine, momentum=self.momentum,
-                               min_expected_nonzeros=self.min_expected_nonzeros, shared_above=self.shared_above)
+                               min_expected_nonzeros=self.min_expected_nonzeros)
 
 
 @dataclass(frozen=True)

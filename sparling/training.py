@@ -284,17 +284,11 @@ def train(model: SparlingModel, domain: Domain, config: TrainingConfig, seed: in
                     maxima.append(m.flatten(2).amax(-1).float().cpu())
                     val_ys.extend(ys)
 
-                claims = model.claims is not None
                 select = spare is not None and state.samples == spare.select_samples
-                accuracy = validation_accuracy(model, domain, config, device,
-                                               observe=observe if claims or select else None)
-                channel_max = torch.cat(maxima) if maxima else None
-                if claims:
-                    model.update_claims(channel_max, val_ys, state.samples)
+                accuracy = validation_accuracy(model, domain, config, device, observe=observe if select else None)
                 if select:
-                    keep = paired_channels(channel_max, model.presence(val_ys), model.config.motif_net.num_motifs)
+                    keep = paired_channels(torch.cat(maxima), model.presence(val_ys), model.config.motif_net.num_motifs)
                     optimizer = _drop_spare_channels(model, optimizer, config, keep)
-                    channel_max = channel_max[:, keep]
                     bar.write(f"seed {seed}: kept channels {keep} of {model.channels + spare.count} at {state.samples:,} samples")
                 target_before = annealer.target
                 new_density = annealer.update(state.density, state.samples, accuracy)

@@ -1,7 +1,6 @@
 """Models: ĝ's receptive field, parameter counts (spec §4.1), loss, decoding, the vocabulary."""
 
 import dataclasses
-import json
 from dataclasses import replace
 
 import pytest
@@ -9,15 +8,10 @@ import torch
 from torch import nn
 
 from sparling.experiments import get_experiment
-from sparling.domains.latex_ocr import SYMBOLS as LATEX_TERMINALS
-from sparling.models import (ChannelPointerConfig, CTCHeadConfig, ModelConfig, MotifNetConfig, SecondHeadConfig,
-                             SparlingModel, Vocabulary)
-from sparling.models.heads import ChannelPointerHead
+from sparling.models import CTCHeadConfig, ModelConfig, MotifNetConfig, SparlingModel, Vocabulary
 from sparling.models.motif_net import ResidualMotifNet
-from sparling.store import _plain
 
 DIGITS = tuple("0123456789")
-LATEX_GLYPHS = ("FRAC(", "PAREN(", "PAREN)", "+", *LATEX_TERMINALS)
 
 
 @pytest.fixture(scope="module")
@@ -341,7 +335,6 @@ def test_set_head_reads_1d_maps_and_rejects_bad_configs():
 
 
 def ctc_model(**head) -> SparlingModel:
-    from sparling.models import CTCHeadConfig
     from sparling.sparsity import SparlingConfig
 
     torch.manual_seed(0)
@@ -376,8 +369,6 @@ def test_ctc_head_loss_trains_the_motif_net_and_predicts_symbol_tuples():
 
 
 def test_ctc_head_config_validation():
-    from sparling.models import CTCHeadConfig
-
     with pytest.raises(ValueError, match="kernel must be odd"):
         CTCHeadConfig(kernel=4)
     with pytest.raises(ValueError, match="layers must be >= 1"):
@@ -432,9 +423,6 @@ def _models_and_inputs():
     latex = get_experiment("latex_ocr_mt", "smoke")
     yield "pointer", smoke_model().eval(), torch.rand(6, 1, 40, 40)
     yield "paper", latex.build_model(1).eval(), (torch.rand(6, 1, 120, 360) < 0.3).float()
-    channel_pointer = replace(latex, model=replace(latex.model, head=ChannelPointerConfig(
-        glyph_symbols=LATEX_GLYPHS, peaks_per_channel=2, d_model=16, heads=2, feedforward=32)))
-    yield "channel pointer", channel_pointer.build_model(1).eval(), (torch.rand(6, 1, 120, 360) < 0.3).float()
     yield "ctc", ctc_model().eval(), torch.randn(6, 1, 32)
 
 
@@ -467,111 +455,3 @@ def test_greedy_decoding_never_emits_the_start_token():
     predictions = model.predict((torch.rand(2, 1, 120, 360) < 0.3).float())
     # without the rule every step would be <s> (dropped by decode): ()
     assert predictions == [(model.vocabulary.tokens[2],) * model.max_output_length] * 2
-
-
-# --- the channel pointer head -------------------------------------------------------------------
-
-
-def channel_pointer_head(**overrides) -> ChannelPointerHead:
-    torch.manual_seed(0)
-    config = ChannelPointerConfig(**{"glyph_symbols": ("a", "b"), "peaks_per_channel": 2, "d_model": 16, "heads": 2,
-                                     "feedforward": 32, **overrides})
-    return ChannelPointerHead(config, 3, ("a", "b", "{", "}")).eval()
-
-
-def test_channel_pointer_keeps_one_token_per_blob_and_only_fired_peaks():
-    head = channel_pointer_head()
-    m = torch.zeros(1, 3, 10, 10)
-    m[0, 0, 2:5, 2:5] = 1.0  # a 3×3 blob with its maximum at the centre
-    m[0, 0, 3, 3] = 2.0
-    m[0, 0, 8, 8] = 0.5  # a second, weaker blob
-    m[0, 1, 5, 5] = 1.0
-    memory = head.encode(m)
-    assert memory.channel.tolist() == [0, 0, 1, 1, 2, 2]
-    assert memory.fired.tolist() == [[True, True, True, False, False, False]]
-
-
-@torch.no_grad()
-def test_channel_pointer_reads_a_glyph_from_its_channel_alone():
-    """The glyph logits are the pointed channel's row, wherever its peak lies; structure symbols
-    and </s> come from the decoder, <s> never."""
-    head = channel_pointer_head()
-    head.channel_glyphs.copy_(torch.tensor([[5.0, -5.0], [-5.0, 5.0], [0.0, 0.0]]))
-    tokens = torch.tensor([[0, 2, 5]])
-
-    def glyph_logits(channel: int, row: int, col: int) -> torch.Tensor:
-        m = torch.zeros(1, 3, 10, 10)
-        m[0, channel, row, col] = 3.0
-        logits = head.decode(head.encode(m), tokens)
-        assert logits.shape == (1, 3, 6) and (logits[..., 0] == -1e4).all()
-        return logits[0, :, 2:4]
-
-    assert torch.allclose(glyph_logits(0, 2, 2), torch.tensor([5.0, -5.0]).expand(3, 2))
-    assert torch.allclose(glyph_logits(0, 7, 1), glyph_logits(0, 2, 2))
-    assert torch.allclose(glyph_logits(1, 2, 2), torch.tensor([-5.0, 5.0]).expand(3, 2))
-
-
-def test_channel_pointer_trains_end_to_end_through_the_map_values():
-    head = channel_pointer_head().train()
-    m = torch.zeros(2, 3, 10, 10)
-    m[:, 0, 2, 2] = 1.0
-    m[1, 1, 6, 6] = 2.0
-    m.requires_grad_(True)
-    targets = torch.tensor([[0, 2, 1], [0, 3, 1]])  # <s> a </s>, <s> b </s>
-    logits = head.decode(head.encode(m), targets[:, :2])
-    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets[:, 1:].flatten())
-    (loss + head.auxiliary_loss(m, head.encode(m), targets[:, 1:])).backward()
-    assert m.grad[:, 0, 2, 2].abs().min() > 0 and m.grad[1, 1, 6, 6] != 0
-    assert head.channel_glyphs.grad[:2].abs().sum() > 0
-
-
-@torch.no_grad()
-def test_channel_pointer_grid_tokens_join_the_memory_but_are_never_pointed_at():
-    head = channel_pointer_head(grid_pool=5)
-    head.channel_glyphs.copy_(torch.tensor([[5.0, -5.0], [-5.0, 5.0], [0.0, 0.0]]))
-    m = torch.zeros(1, 3, 10, 10)
-    m[0, 1, 2, 2] = 3.0
-    memory = head.encode(m)
-    assert memory.encoded.shape == (1, 6 + 4, 16)  # 3 channels × 2 peaks, then 2×2 cells
-    logits = head.decode(memory, torch.tensor([[0, 2]]))
-    assert torch.allclose(logits[0, :, 2:4], torch.tensor([-5.0, 5.0]).expand(2, 2))
-
-
-def test_channel_pointer_rejects_unknown_glyphs_and_bad_configs():
-    with pytest.raises(ValueError, match="not output symbols"):
-        channel_pointer_head(glyph_symbols=("a", "z"))
-    with pytest.raises(ValueError):
-        ChannelPointerConfig(glyph_symbols=())
-    with pytest.raises(ValueError):
-        ChannelPointerConfig(glyph_symbols=("a",), peaks_per_channel=0)
-
-
-# --- a second head ----------------------------------------------------------------------------
-
-
-def latex_smoke_with_second_head(weight: float | None):
-    latex = get_experiment("latex_ocr_mt", "smoke")
-    second = None if weight is None else SecondHeadConfig(ChannelPointerConfig(
-        glyph_symbols=LATEX_GLYPHS, peaks_per_channel=2, d_model=16, heads=2, feedforward=32), weight)
-    return replace(latex, model=replace(latex.model, second_head=second)).build_model(1).eval()
-
-
-@torch.no_grad()
-def test_a_second_head_adds_its_weighted_loss_and_leaves_the_outputs_to_the_main_head():
-    plain, once, twice = (latex_smoke_with_second_head(w) for w in (None, 1.0, 2.0))
-    torch.manual_seed(3)
-    x = (torch.rand(3, 1, 120, 360) < 0.3).float()
-    ys = [("1", "+", "2"), ("FRAC(", "x", "FRACMID", "3", "FRAC)"), ("a",)]
-    second = once.head_loss(once.motif_map(x), ys, once.second_head)[0]
-    assert float(second) > 0
-    assert torch.allclose(once.loss(x, ys)[0], plain.loss(x, ys)[0] + second, atol=1e-5)
-    assert torch.allclose(twice.loss(x, ys)[0], plain.loss(x, ys)[0] + 2 * second, atol=1e-5)
-    assert once.predict(x) == plain.predict(x)
-
-
-def test_second_head_config_is_checked_and_absent_adds_nothing_to_the_run_key():
-    with pytest.raises(ValueError):
-        SecondHeadConfig(ChannelPointerConfig(glyph_symbols=("1",)), weight=0.0)
-    with pytest.raises(ValueError, match="CTC"):
-        SecondHeadConfig(CTCHeadConfig())
-    assert "second_head" not in json.dumps(_plain(get_experiment("latex_ocr_mt", "cpu").model))

@@ -9,7 +9,7 @@ import torch
 
 from sparling.experiments import get_experiment, get_or_train, get_run, training_state
 from sparling.models import SpareChannelsConfig
-from sparling.models.spare_channels import channel_axes, paired_channels, select_along
+from sparling.models.spare_channels import channel_axes, correlation, paired_channels, select_along
 from sparling.store import RunStore, _plain, run_key
 from sparling.training import LATEST, _drop_spare_channels, _optimizer, train, training_summary
 
@@ -19,6 +19,16 @@ SPARE = SpareChannelsConfig(count=3, select_samples=16)  # the smoke run's secon
 
 def with_spare(experiment=SMOKE, spare=SPARE):
     return replace(experiment, model=replace(experiment.model, spare_channels=spare))
+
+
+def test_correlation_is_pearson_and_zero_for_constant_columns():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 3)), rng.normal(size=(50, 2))
+    a[:, 2] = 1.5  # a channel that never changes
+    corr = correlation(torch.tensor(a), torch.tensor(b)).numpy()
+    expected = np.corrcoef(a[:, :2].T, b.T)[:2, 2:]
+    assert np.allclose(corr[:2], expected)
+    assert np.all(corr[2] == 0)
 
 
 def test_the_kept_channels_are_the_ones_paired_with_symbols_not_their_duplicates():

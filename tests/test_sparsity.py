@@ -362,33 +362,3 @@ def test_output_and_gradient_equal_the_out_of_place_formulation(batchnorm):
     (reference * weights).sum().backward()
     assert torch.allclose(out, reference, atol=1e-6)
     assert torch.allclose(x.grad, reference_x.grad, atol=1e-6)
-
-
-def test_shared_above_shares_st_threshold_then_tracks_each_channel():
-    """MT with ``shared_above``: above it the channels' thresholds move as ST's single one does (the
-    same outputs, to the rounding of a (C,) against a (1,) update); at or below it each channel's
-    threshold tracks its own quantile."""
-    means = torch.linspace(-1, 1, CHANNELS)
-    shared = no_bn(CHANNELS, 0.3, shared_above=0.2)
-    single = no_bn(CHANNELS, 0.3, per_channel=False)
-    shared.train(), single.train()
-    for b in range(20):
-        x = gaussian((16, CHANNELS, 8, 8), b, means)
-        torch.testing.assert_close(shared(x), single(x))
-    assert shared.threshold.shape == (CHANNELS,) and torch.all(shared.threshold == shared.threshold[0])
-    torch.testing.assert_close(shared.threshold[:1], single.threshold)
-    assert shared.thresholds_per_channel is False
-    shared.density = single.density = 0.2  # at the switch: per channel from here on
-    assert shared.thresholds_per_channel is True
-    for b in range(100):
-        shared(gaussian((32, CHANNELS, 8, 8), 1000 + b, means))
-    shared.eval()
-    with torch.no_grad():
-        out = shared(gaussian((256, CHANNELS, 8, 8), 99, means))
-    assert torch.all((zero_fraction_per_channel(out) - 0.8).abs() < TOLERANCE)
-
-
-@pytest.mark.parametrize("kwargs", [{"shared_above": 0.0}, {"shared_above": 1.0}, {"shared_above": 0.1, "per_channel": False}])
-def test_bad_shared_above_is_rejected(kwargs):
-    with pytest.raises(ValueError, match="shared_above"):
-        SpatialSparsity(CHANNELS, 0.5, **kwargs)

@@ -12,50 +12,26 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sparling.models.claims import ClaimConfig, SymbolClaims
-from sparling.models.heads import (ChannelPointerConfig, ChannelPointerHead, CTCHead, CTCHeadConfig, PaperHead,
-                                   PaperHeadConfig, PointerHead, PointerHeadConfig, SetHead, SetHeadConfig,
-                                   symbol_presence)
+from sparling.models.heads import (CTCHead, CTCHeadConfig, PaperHead, PaperHeadConfig, PointerHead, PointerHeadConfig,
+                                   SetHead, SetHeadConfig, symbol_presence)
 from sparling.models.motif_net import MotifNetConfig, ResidualMotifNet
 from sparling.models.spare_channels import SpareChannelsConfig, channel_axes, select_along
 from sparling.models.vocabulary import Vocabulary
-from sparling.models.votes import ChannelVotes, VoteConfig
 from sparling.sparsity import BottleneckConfig, SparlingConfig, get_density, set_density
 
 __all__ = [
     "ModelConfig",
-    "ClaimConfig",
-    "VoteConfig",
     "SparlingModel",
     "MotifNetConfig",
     "PaperHeadConfig",
     "PointerHeadConfig",
     "SetHeadConfig",
     "CTCHeadConfig",
-    "ChannelPointerConfig",
-    "SecondHeadConfig",
     "SpareChannelsConfig",
     "Vocabulary",
 ]
 
-HeadConfig = PaperHeadConfig | PointerHeadConfig | SetHeadConfig | CTCHeadConfig | ChannelPointerConfig
-
-
-@dataclass(frozen=True)
-class SecondHeadConfig:
-    """A second head trained on the same motif map beside the main one (its teacher-forced
-    cross-entropy and auxiliary loss, times ``weight``, join the loss); outputs come from the main
-    head only. Its use: a head that asks more of the map (``ChannelPointerConfig``: one glyph per
-    channel) shaping ĝ while a head that learns fast reads the output."""
-
-    head: HeadConfig
-    weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.weight <= 0:
-            raise ValueError(f"weight must be > 0, got {self.weight}")
-        if isinstance(self.head, CTCHeadConfig):
-            raise ValueError("a CTC head cannot be the second head")
+HeadConfig = PaperHeadConfig | PointerHeadConfig | SetHeadConfig | CTCHeadConfig
 
 
 @dataclass(frozen=True)
@@ -63,9 +39,6 @@ class ModelConfig:
     motif_net: MotifNetConfig = field(default_factory=MotifNetConfig)
     bottleneck: BottleneckConfig = field(default_factory=SparlingConfig)
     head: HeadConfig = field(default_factory=PaperHeadConfig)
-    claims: ClaimConfig | None = None  # label-only repair of channels that carry no symbol (models/claims.py)
-    votes: VoteConfig | None = None  # label-only loss asking each channel to mean one symbol (models/votes.py)
-    second_head: SecondHeadConfig | None = None
     spare_channels: SpareChannelsConfig | None = None  # extra channels early on, the best kept (models/spare_channels.py)
 
 
@@ -79,8 +52,6 @@ def build_head(config: HeadConfig, num_motifs: int, symbols: Sequence[str]) -> n
         return SetHead(config, num_motifs, vocab_size)
     if isinstance(config, CTCHeadConfig):
         return CTCHead(config, num_motifs, vocab_size)
-    if isinstance(config, ChannelPointerConfig):
-        return ChannelPointerHead(config, num_motifs, tuple(symbols))
     raise TypeError(f"unknown head config {type(config).__name__}")
 
 
@@ -101,9 +72,6 @@ class SparlingModel(nn.Module):
         self.motif_net = ResidualMotifNet(c)
         self.bottleneck = config.bottleneck.build(channels, density, c.spatial_dims)
         self.head = build_head(config.head, channels, symbols)
-        self.claims = SymbolClaims(config.claims, channels) if config.claims else None
-        self.votes = ChannelVotes(config.votes, channels, tuple(symbols)) if config.votes else None
-        self.second_head = build_head(config.second_head.head, channels, symbols) if config.second_head else None
 
     @property
     def channels(self) -> int:
@@ -116,7 +84,7 @@ class SparlingModel(nn.Module):
             return SparlingModel(config, self.vocabulary.tokens[2:], self.max_output_length, density)
 
     def _adopt_parts(self, other: SparlingModel) -> None:
-        """Take ``other``'s submodules (ĝ, bottleneck, heads, ...) in place of this model's own."""
+        """Take ``other``'s submodules (ĝ, bottleneck, head) in place of this model's own."""
         device = next(self.parameters()).device
         for name, module in other.named_children():
             setattr(self, name, module.to(device).train(self.training))
@@ -124,7 +92,7 @@ class SparlingModel(nn.Module):
     @torch.no_grad()
     def select_channels(self, keep: Sequence[int]) -> dict[str, int]:
         """Drop the spare channels: keep channels ``keep`` (``num_motifs`` of them, in that order)
-        in ĝ, the bottleneck and the heads. Returns the axis of the channels in each state entry
+        in ĝ, the bottleneck and the head. Returns the axis of the channels in each state entry
         that had them (for the optimizer's state, ``sparling.training``). The submodules are
         replaced: an optimizer must be rebuilt."""
         wanted = self.config.motif_net.num_motifs
@@ -166,33 +134,18 @@ class SparlingModel(nn.Module):
 
         Returns (total loss, cross-entropy alone), both scalars. A CTC head's "cross-entropy" is its CTC loss.
         """
-        z = self.motif_net(x)
-        m = self.bottleneck(z)
+        m = self.motif_map(x)
         loss, ce = self.head_loss(m, ys)
-        if self.second_head is not None:
-            loss = loss + self.config.second_head.weight * self.head_loss(m, ys, self.second_head)[0]
-        loss = loss + self.bottleneck.penalty(m)
-        if self.claims is not None:
-            loss = loss + self.claims.loss(z, m, self.presence(ys, m.device))
-        if self.votes is not None and self.bottleneck.density <= self.votes.config.start_density:
-            loss = loss + self.votes.loss(m, self.presence(ys, m.device))
-        return loss, ce
+        return loss + self.bottleneck.penalty(m), ce
 
     def presence(self, ys: Sequence[Sequence[str]], device: torch.device | str = "cpu") -> torch.Tensor:
         """(N, S) float: 1 where output symbol s (in ``vocabulary.symbols`` order) occurs in y."""
         return symbol_presence(self._teacher_forcing(ys, device)[0], len(self.vocabulary) - 2)
 
-    def update_claims(self, channel_max: torch.Tensor, ys: Sequence[Sequence[str]], samples: int) -> None:
-        """Re-pair free channels with unclaimed symbols (``SymbolClaims.update``); no-op without claims."""
-        if self.claims is not None:
-            self.claims.update(channel_max, self.presence(ys), samples)
-
-    def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]],
-                  head: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``loss`` without ĝ, the bottleneck's penalty and the second head, for a given motif map
-        m (N, C_m, *spatial): (cross-entropy + the head's auxiliary loss, cross-entropy alone).
-        ``head``: the main head unless given."""
-        head = self.head if head is None else head
+    def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``loss`` without ĝ and the bottleneck's penalty, for a given motif map m (N, C_m, *spatial):
+        (cross-entropy + the head's auxiliary loss, cross-entropy alone)."""
+        head = self.head
         tokens, lengths = self._teacher_forcing(ys, m.device)
         head_input = self.bottleneck.to_head(m)
         memory = head.encode(head_input)

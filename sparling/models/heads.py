@@ -10,13 +10,10 @@ with teacher forcing (a causal mask inside); greedy decoding lives in the compos
   strongest pixels) as tokens and a pointer decoder. Fed ground-truth-like maps it learns the
   DigitCircle order in 10–30k samples, where a standard transformer decoder of the same size
   plateaus near 15 % exact match for 100k+ samples (measured in throwaway prototypes).
-- ``SetHead`` (an option; no preset uses it): the map's largest entries as a set of
+- ``SetHead`` (no preset uses it; a bench does): the map's largest entries as a set of
   tokens, a small pre-norm transformer encoder and decoder. Fed ground-truth LaTeX maps it learns
   to read far faster per sample than the small paper head the LaTeX cpu preset uses, at a quarter
   of its cost (``bench/latex_head_probe.py``), but trained end to end its ĝ learns more slowly.
-- ``ChannelPointerHead`` (an option; no preset uses it): each channel's strongest peaks as
-  tokens; a glyph symbol is read off the peak the decoder points at, from a table row of that
-  peak's channel, so a channel can mean one glyph only; structure symbols come from the decoder.
 
 A head may define ``auxiliary_loss(m, memory, targets)``, added to the loss (labels only).
 """
@@ -25,13 +22,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from sparling.models.vocabulary import Vocabulary
 
 
 def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
@@ -439,137 +433,3 @@ class CTCHead(nn.Module):
                 previous = token
             out.append(ids[:max_length])
         return out
-
-
-@dataclass(frozen=True)
-class ChannelPointerConfig:
-    """A head in which a motif channel can mean only one symbol: output symbols with a glyph
-    (``glyph_symbols``) are written by pointing at a map peak, and the symbol read off a peak is
-    a learned distribution of its channel alone, not of the peak's context. The other symbols
-    (LaTeX structure, ``</s>``) come from the decoder state.
-
-    ``peaks_per_channel``: each channel's strongest local maxima (3×3) kept as tokens;
-    ``grid_pool`` > 0: the map max-pooled in cells of that many positions joins the memory as
-    further tokens (the decoder reads them; it points at peaks only), a dense gradient path into ĝ;
-    ``map_presence_loss``: as ``PointerHeadConfig``'s."""
-
-    glyph_symbols: tuple[str, ...]
-    peaks_per_channel: int = 4
-    grid_pool: int = 0
-    d_model: int = 96
-    heads: int = 4
-    encoder_layers: int = 1
-    decoder_layers: int = 2
-    feedforward: int = 256
-    fourier_features: int = 5
-    map_presence_loss: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not self.glyph_symbols or len(set(self.glyph_symbols)) != len(self.glyph_symbols):
-            raise ValueError(f"glyph_symbols must be non-empty and distinct, got {self.glyph_symbols!r}")
-        for name in ("peaks_per_channel", "d_model", "heads", "encoder_layers", "decoder_layers", "feedforward"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.fourier_features < 0 or self.map_presence_loss < 0 or self.grid_pool < 0:
-            raise ValueError("fourier_features, grid_pool and map_presence_loss must be >= 0")
-
-
-class PeakTokens(NamedTuple):
-    """``ChannelPointerHead``'s memory: encoded tokens (N, C·k + cells, d), the peaks first;
-    each peak's channel (C·k,) and whether the peak fired (N, C·k) bool."""
-
-    encoded: torch.Tensor
-    channel: torch.Tensor
-    fired: torch.Tensor
-
-
-class ChannelPointerHead(nn.Module):
-    """ĥ: (N, C, H, W) motif map → peaks as tokens → pointer–generator decoder.
-
-    Token j = (channel c_j, log1p of its value, Fourier features of its position); a pre-norm
-    encoder relates the tokens, a pre-norm decoder reads them. At step t the logits are
-    [``<s>`` ruled out, ``</s>`` and structure symbols from the decoder state, glyph symbols
-    Σ_j a_tj·T[c_j]], where a_t is the decoder's attention over fired peaks and T (C × glyphs)
-    is one learned row of glyph logits per channel: a channel that fires on two glyphs cannot
-    say which one it saw.
-    """
-
-    def __init__(self, config: ChannelPointerConfig, num_motifs: int, symbols: tuple[str, ...]):
-        super().__init__()
-        unknown = set(config.glyph_symbols) - set(symbols)
-        if unknown:
-            raise ValueError(f"ChannelPointerConfig.glyph_symbols {sorted(unknown)} are not output symbols")
-        d, self.config = config.d_model, config
-        vocab = Vocabulary(symbols).tokens
-        glyph = torch.tensor([vocab.index(s) for s in config.glyph_symbols])
-        generated = torch.tensor([i for i, s in enumerate(vocab) if i > 0 and s not in config.glyph_symbols])
-        self.register_buffer("glyph_ids", glyph, persistent=False)
-        self.register_buffer("generated_ids", generated, persistent=False)
-        self.vocab_size, self.num_symbols = len(vocab), len(symbols)
-        self.channel_embedding = nn.Embedding(num_motifs, d)
-        self.value = nn.Linear(1, d)
-        self.position = nn.Sequential(nn.Linear(2 + 4 * config.fourier_features, d), nn.GELU(), nn.Linear(d, d))
-        self.silent = nn.Parameter(torch.randn(d) * 0.02)
-        if config.grid_pool:
-            self.collapse = nn.Conv2d(num_motifs, d, 1)
-        layer = nn.TransformerEncoderLayer(d, config.heads, config.feedforward, 0.0, batch_first=True,
-                                           norm_first=True, activation="gelu")
-        self.encoder = nn.TransformerEncoder(layer, config.encoder_layers, norm=nn.LayerNorm(d),
-                                             enable_nested_tensor=False)
-        self.embed = nn.Embedding(len(vocab), d)
-        self.register_buffer("positions", sinusoidal_table(64, d), persistent=False)
-        layer = nn.TransformerDecoderLayer(d, config.heads, config.feedforward, 0.0, batch_first=True,
-                                           norm_first=True, activation="gelu")
-        self.decoder = nn.TransformerDecoder(layer, config.decoder_layers, norm=nn.LayerNorm(d))
-        self.generate = nn.Linear(d, len(generated))
-        self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
-        self.channel_glyphs = nn.Parameter(torch.zeros(num_motifs, len(glyph)))
-        if config.map_presence_loss:
-            self.map_presence = nn.Linear(num_motifs, self.num_symbols)
-
-    def encode(self, m: torch.Tensor) -> PeakTokens:
-        """(N, C, H, W) or (N, C, L) → the channels' k strongest local maxima, encoded."""
-        if m.ndim == 3:
-            m = m.unsqueeze(2)
-        n, c, h, w = m.shape
-        k = min(self.config.peaks_per_channel, h * w)
-        peaks = torch.where(m == F.max_pool2d(m, 3, 1, 1), m, torch.zeros_like(m))  # one token per blob
-        top = peaks.flatten(2).topk(k, dim=2)  # (N, C, k)
-        rows = ((top.indices // w).to(m.dtype) + 0.5) / h * 2 - 1
-        cols = ((top.indices % w).to(m.dtype) + 0.5) / w * 2 - 1
-        position = fourier_features(torch.stack([rows, cols], -1), self.config.fourier_features).flatten(1, 2)
-        channel = torch.arange(c, device=m.device).repeat_interleave(k)
-        values = top.values.flatten(1)  # (N, C·k)
-        fired = values > 0
-        tokens = self.channel_embedding(channel) + self.value(torch.log1p(values).unsqueeze(-1)) + self.position(position)
-        tokens = torch.where(fired.unsqueeze(-1), tokens, self.silent.expand_as(tokens))
-        if self.config.grid_pool:
-            tokens = torch.cat([tokens, self._cell_tokens(m)], 1)
-        return PeakTokens(self.encoder(tokens), channel, fired)
-
-    def _cell_tokens(self, m: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) → (N, cells, d): the collapsed map max-pooled in ``grid_pool`` cells, plus
-        the cell centre's position features."""
-        g = F.max_pool2d(self.collapse(torch.log1p(m)), self.config.grid_pool, ceil_mode=True)  # (N, d, h', w')
-        gh, gw = g.shape[-2:]
-        return g.flatten(2).transpose(1, 2) + self.position(fourier_features(cell_centres(gh, gw, m),
-                                                                             self.config.fourier_features))
-
-    def decode(self, memory: PeakTokens, tokens: torch.Tensor) -> torch.Tensor:
-        """memory, input ids (N, T) → logits (N, T, V)."""
-        t = tokens.shape[1]
-        h = self.embed(tokens) + self.positions[:t]
-        h = self.decoder(h, memory.encoded, tgt_mask=causal_mask(t, tokens.device), tgt_is_causal=True)
-        peaks = memory.encoded[:, : memory.channel.shape[0]]
-        score = self.query(h) @ self.key(peaks).transpose(1, 2) / math.sqrt(h.shape[-1])  # (N, T, C·k)
-        attention = torch.softmax(score.masked_fill(~memory.fired.unsqueeze(1), -1e4), -1)
-        glyphs = attention @ self.channel_glyphs[memory.channel]  # (N, T, glyphs)
-        logits = h.new_full((*h.shape[:2], self.vocab_size), -1e4)
-        logits = logits.index_copy(2, self.generated_ids, self.generate(h))
-        return logits.index_copy(2, self.glyph_ids, glyphs)
-
-    def auxiliary_loss(self, m: torch.Tensor, memory: PeakTokens, targets: torch.Tensor) -> torch.Tensor:
-        if not self.config.map_presence_loss:
-            return memory.encoded.new_zeros(())
-        present = symbol_presence(targets, self.num_symbols)
-        return self.config.map_presence_loss * map_presence_bce(self.map_presence, m, present)

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from sparling.models.claims import correlation
-
-__all__ = ["SpareChannelsConfig", "paired_channels", "channel_axes", "select_along"]
+__all__ = ["SpareChannelsConfig", "correlation", "paired_channels", "channel_axes", "select_along"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,14 @@ class SpareChannelsConfig:
             raise ValueError(f"count must be >= 1, got {self.count}")
         if self.select_samples < 1:
             raise ValueError(f"select_samples must be >= 1, got {self.select_samples}")
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of the columns of a (N, C) with those of b (N, S) → (C, S); a constant
+    column correlates 0 with everything."""
+    a, b = a.double() - a.double().mean(0), b.double() - b.double().mean(0)
+    norm = a.norm(dim=0).unsqueeze(1) * b.norm(dim=0).unsqueeze(0)
+    return torch.where(norm > 0, (a.T @ b) / norm.clamp_min(1e-300), torch.zeros_like(norm))
 
 
 def paired_channels(channel_max: torch.Tensor, present: torch.Tensor, keep: int) -> list[int]:
