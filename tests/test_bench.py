@@ -72,3 +72,30 @@ def test_latex_false_positives_refuses_a_missing_run(tmp_path):
     done = subprocess.run([sys.executable, str(BENCH / "latex_false_positives.py"), "--preset", "smoke",
                            "--store", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "no finished run of latex_ocr_mt/smoke seed 1" in done.stderr
+
+
+def test_st_contrast_pooled_head_trains_mt_and_st_with_the_pooled_head_and_prints_their_evaluations(tmp_path):
+    import importlib.util
+
+    from sparling.experiments import evaluate, get_experiment, get_run
+    from sparling.store import RunStore
+
+    spec = importlib.util.spec_from_file_location("st_contrast_pooled_head", BENCH / "st_contrast_pooled_head.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = ("--preset", "smoke", "--n", "8", "--steps", "0", "1", "--store", str(tmp_path))
+    out = run_bench("st_contrast_pooled_head.py", *args)
+    assert out.count("== digit_circle_") == 2
+    rows = re.findall(r"^ +(\d) +(\S+) +(MT|ST) +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)  \S", out, re.M)
+    assert [(steps, kind) for steps, _, kind, *_ in rows] == [("1", "MT"), ("1", "ST"), ("0", "MT"), ("0", "ST")]
+    store = RunStore(tmp_path)
+    for _, density, kind, fpe, fne, ce, e2ee in rows:
+        variant = script.pooled_head_variant(f"digit_circle_{kind.lower()}", "smoke")
+        assert isinstance(variant.model.head, type(script.POOLED_HEAD["smoke"]))
+        result = evaluate(variant, 1, float(density), 8, store)  # the script's cached evaluation
+        printed = [float(v) for v in (fpe, fne, ce, e2ee)]
+        assert printed == pytest.approx([100 * result.fpe, 100 * result.fne, 100 * result.ce, 100 * result.e2ee], abs=0.006)
+    # the variant's runs have their own keys: the preset's are not in the store
+    assert not get_run(get_experiment("digit_circle_mt", "smoke"), 1, store).path.exists()
+    # a second call reprints the stored runs and evaluations
+    assert run_bench("st_contrast_pooled_head.py", *args).splitlines()[-6:] == out.splitlines()[-6:]
