@@ -12,7 +12,7 @@ side, at the bar and ``--steps`` grid steps above it.
     python bench/st_contrast_pooled_head.py [--seed 1] [--n 10000] [--steps 0 1 5] [--store DIR] [--preset cpu]
 
 Runs go to the run store (``--store``, else ``$SPARLING_STORE``, else ``runs/``) under their own
-keys, beside the preset's; a stored run is reprinted, not retrained. At cpu a run takes ≈ 100 min
+keys, beside the preset's; a stored run is reprinted, not retrained. At cpu a run took ≈ 2 h 10 min
 beside the other on one thread each (2026-12-08, bench/TRIALS.md).
 """
 
