@@ -145,20 +145,19 @@ class SparlingModel(nn.Module):
     def head_loss(self, m: torch.Tensor, ys: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``loss`` without ĝ and the bottleneck's penalty, for a given motif map m (N, C_m, *spatial):
         (cross-entropy + the head's auxiliary loss, cross-entropy alone)."""
-        head = self.head
         tokens, lengths = self._teacher_forcing(ys, m.device)
         head_input = self.bottleneck.to_head(m)
-        memory = head.encode(head_input)
+        memory = self.head.encode(head_input)
         target = tokens[:, 1:]
-        if isinstance(head, CTCHead):
-            ce = head.sequence_loss(memory, target, lengths)
+        if isinstance(self.head, CTCHead):
+            ce = self.head.sequence_loss(memory, target, lengths)
         else:
-            logits = head.decode(memory, tokens[:, :-1])
+            logits = self.head.decode(memory, tokens[:, :-1])
             keep = torch.arange(target.shape[1], device=m.device).unsqueeze(0) <= lengths.unsqueeze(1)  # up to the first </s>
             ce = F.cross_entropy(logits[keep], target[keep])
         loss = ce
-        if hasattr(head, "auxiliary_loss"):
-            loss = loss + head.auxiliary_loss(head_input, memory, target)
+        if hasattr(self.head, "auxiliary_loss"):
+            loss = loss + self.head.auxiliary_loss(head_input, memory, target)
         return loss, ce
 
     @torch.no_grad()
